@@ -28,6 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // proto3 JSON (RFC 3339 timestamps, plain JSON values).
         // (prost maps them to prost-types unless told it compiles them itself.)
         .compile_well_known_types(true)
+        // Cache values stay `Bytes` end to end: no copy between the wire and Redis.
+        .bytes(".sheetmesh.v1")
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
 

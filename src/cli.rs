@@ -1,0 +1,84 @@
+//! Command-line arguments.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Every environment variable sheetmesh reads, shown under `--help`.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment variables (a bad value stops start-up with exit code 2 and a line naming the variable):
+  Listening and dialing
+    GRPC_ADDR          listen address of a single gRPC component   [cache 0.0.0.0:50053]
+    CACHE_URL          where the cache service is dialed; `up` listens there   [http://127.0.0.1:50053]
+    SHEETS_SYNC_URL    where sheets-sync is dialed (comma-separated = load-balanced)   [http://127.0.0.1:50052]
+    AGENT_URL          where the agent is dialed (comma-separated = load-balanced)   [http://127.0.0.1:50051]
+    HOST, PORT         gateway listen address   [up: 127.0.0.1, gateway: 0.0.0.0; 8080]
+  Server behaviour
+    WORKERS            Tokio worker threads   [number of CPUs]
+    MAX_CONCURRENT     requests handled at once per server   [100]
+    TIMEOUT            longest request, e.g. 30, 30s, 500ms   [30s]
+    KEEP_ALIVE         HTTP/2 and TCP keepalive interval   [30s]
+    BACKLOG            gateway listen backlog   [1024]
+  Redis (unset: embedded in-process backends)
+    REDIS_URL          redis://[:password@]host:port/db or rediss://…
+    REDIS_HOST, REDIS_PORT [6379], REDIS_PASSWORD, REDIS_DB [0]   used when REDIS_URL is unset
+    REDIS_TIMEOUT      connect and command timeout   [1s]
+  Cache
+    CACHE_MAX_VALUE_BYTES   largest cached value   [1048576]
+    CACHE_MEMORY_BYTES      in-memory backend size bound   [268435456]
+    CACHE_NAMESPACE         Redis key prefix   [sheetmesh:cache]
+  Sheets
+    SHEETS_DIR         local CSV/XLSX/XLS/ODS files   [./sheets]
+    SYNC_INTERVAL      polling fallback interval   [60s]
+    GOOGLE_SHEETS_CREDENTIALS_PATH, GOOGLE_SHEETS_SPREADSHEET_ID, GOOGLE_SHEETS_SHEET_NAMES
+    GOOGLE_SHEETS_API_URL [https://sheets.googleapis.com], GOOGLE_DRIVE_API_URL [https://www.googleapis.com]
+    SHEETS_WEBHOOK_SECRET   shared secret of the webhook (unset: webhook off)
+  Agent
+    OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL [gpt-4o-mini]   (unset key: retrieval-only answers)
+    DATA_DIR           conversation memory and generated API key   [./data]
+  Gateway
+    API_KEY            comma-separated API keys (`up` generates one when unset)
+    ALLOWED_HOSTS, CORS_ORIGINS
+  Telemetry
+    LOG_LEVEL          error|warn|info|debug|trace or an env-filter directive   [info]
+    LOG_FORMAT         pretty|json   [pretty]
+    OTEL_EXPORTER_OTLP_ENDPOINT   OTLP/gRPC collector, e.g. http://localhost:4317   [off]
+";
+
+/// Ask plain-language questions about spreadsheets, with answers citing rows.
+///
+/// One binary, one subcommand per component. With no subcommand it runs
+/// `up`: every component in one process, talking gRPC over loopback.
+#[derive(Debug, Parser)]
+#[command(name = "sheetmesh", version, after_help = ENVIRONMENT_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every component in one process (the default).
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Up,
+    /// The cache service alone (sheetmesh.v1.CacheService, default 0.0.0.0:50053).
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Cache,
+    /// Checks a gRPC server's health like grpc_health_probe: exit 0 only when
+    /// SERVING; 1 bad arguments, 2 connection failure, 3 RPC failure or
+    /// timeout, 4 not serving.
+    HealthProbe(HealthProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthProbeArgs {
+    /// The server, HOST:PORT.
+    #[arg(long)]
+    pub addr: String,
+    /// The service to check; empty = the whole server.
+    #[arg(long, default_value = "")]
+    pub service: String,
+    /// Connect and call timeout, e.g. 1s or 500ms.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
