@@ -6,12 +6,7 @@ use std::{env, fs, path::PathBuf};
 
 use prost::Message;
 
-const PROTOS: &[&str] = &[
-    "sheetmesh/v1/common.proto",
-    "sheetmesh/v1/cache.proto",
-    "sheetmesh/v1/sheets.proto",
-    "sheetmesh/v1/agent.proto",
-];
+const PROTOS: &[&str] = &["sheetmesh/v1/common.proto", "sheetmesh/v1/cache.proto", "sheetmesh/v1/sheets.proto", "sheetmesh/v1/agent.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {
@@ -33,8 +28,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(descriptors)?;
 
-    pbjson_build::Builder::new()
-        .register_descriptors(&descriptor_bytes)?
-        .build(&[".sheetmesh.v1"])?;
+    pbjson_build::Builder::new().register_descriptors(&descriptor_bytes)?.build(&[".sheetmesh.v1"])?;
     Ok(())
 }

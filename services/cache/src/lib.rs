@@ -56,7 +56,12 @@ pub async fn serve(config: CacheConfig, listener: TcpListener, shutdown: impl Fu
     }
 }
 
-async fn serve_with_store<S: CacheStore>(config: CacheConfig, store: S, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
+async fn serve_with_store<S: CacheStore>(
+    config: CacheConfig,
+    store: S,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let cache = Cache::new(store, config.limits.clone());
     let server = GrpcServer::new(config.server.clone(), service_names::CACHE).await;
     let monitor = tokio::spawn(monitor::watch_backend(cache.clone(), server.health(), config.health_interval));

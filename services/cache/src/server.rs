@@ -3,9 +3,9 @@
 use bytes::Bytes;
 use sheetmesh_common::grpc::deadline::grpc_timeout;
 use sheetmesh_proto::v1::{
-    CacheEntry, DeleteRequest, DeleteResponse, GetManyRequest, GetManyResponse, GetRequest, GetResponse, InvalidateTagsRequest, InvalidateTagsResponse, LeaseRequest,
-    LeaseResponse, ReleaseLeaseRequest, ReleaseLeaseResponse, SetRequest, SetResponse, StatsRequest, StatsResponse, cache_service_server::CacheService,
-    lease_response::Outcome,
+    CacheEntry, DeleteRequest, DeleteResponse, GetManyRequest, GetManyResponse, GetRequest, GetResponse, InvalidateTagsRequest, InvalidateTagsResponse,
+    LeaseRequest, LeaseResponse, ReleaseLeaseRequest, ReleaseLeaseResponse, SetRequest, SetResponse, StatsRequest, StatsResponse,
+    cache_service_server::CacheService, lease_response::Outcome,
 };
 use tonic::{Request, Response, Status};
 

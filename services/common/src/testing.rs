@@ -79,9 +79,7 @@ impl RedisServer {
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }
-        let child = command
-            .spawn()
-            .expect("redis-server must be installed for the tests (scripts/test installs it)");
+        let child = command.spawn().expect("redis-server must be installed for the tests (scripts/test installs it)");
         self.child = Some(child);
         self.wait_ready().await;
     }

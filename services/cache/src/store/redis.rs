@@ -215,11 +215,7 @@ impl CacheStore for RedisStore {
         let now_ms = seconds * 1000 + micros / 1000;
         let keys: u64 = connection.zcount(&self.key_index, format!("({now_ms}"), "+inf").await?;
         let info: String = redis::cmd("INFO").arg("memory").query_async(&mut connection).await?;
-        let bytes = info
-            .lines()
-            .find_map(|line| line.strip_prefix("used_memory:"))
-            .and_then(|value| value.trim().parse().ok())
-            .unwrap_or(0);
+        let bytes = info.lines().find_map(|line| line.strip_prefix("used_memory:")).and_then(|value| value.trim().parse().ok()).unwrap_or(0);
         Ok(BackendStats { keys, bytes })
     }
 

@@ -23,12 +23,7 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(30),
-            max_concurrent: 100,
-            keep_alive: Duration::from_secs(30),
-            drain_timeout: Duration::from_secs(10),
-        }
+        Self { request_timeout: Duration::from_secs(30), max_concurrent: 100, keep_alive: Duration::from_secs(30), drain_timeout: Duration::from_secs(10) }
     }
 }
 

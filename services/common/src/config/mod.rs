@@ -117,11 +117,8 @@ impl Env {
     /// A duration: a bare number is seconds (`30`), or a number with a unit
     /// (`250ms`, `30s`, `5m`, `1h`). Must lie in `min..=max`.
     pub fn duration_or(&self, name: &str, default: Duration, min: Duration, max: Duration) -> Result<Duration, ConfigError> {
-        let accepts = format!(
-            "a duration from {} to {} such as 30 (seconds), 500ms, 30s or 5m",
-            humantime::format_duration(min),
-            humantime::format_duration(max)
-        );
+        let accepts =
+            format!("a duration from {} to {} such as 30 (seconds), 500ms, 30s or 5m", humantime::format_duration(min), humantime::format_duration(max));
         let Some(raw) = self.get(name) else { return Ok(default) };
         let parsed = match raw.parse::<f64>() {
             Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Some(Duration::from_secs_f64(seconds)),
@@ -161,9 +158,7 @@ pub fn listen_addr_of_url(var: &str, url: &str) -> Result<SocketAddr, ConfigErro
         Some(port) => format!("127.0.0.1:{port}"),
         None => host_port.to_owned(),
     };
-    host_port
-        .parse()
-        .map_err(|_| ConfigError::new(var, Some(url), "a URL with an IP address and port such as http://127.0.0.1:50053"))
+    host_port.parse().map_err(|_| ConfigError::new(var, Some(url), "a URL with an IP address and port such as http://127.0.0.1:50053"))
 }
 
 #[cfg(test)]

@@ -21,12 +21,7 @@ pub type GrpcChannel = InjectTraceContext<Channel>;
 /// applies the connect and request timeouts and HTTP/2 keepalive from
 /// `options`.
 pub fn channel(var: &str, urls: &str, options: &ClientOptions) -> Result<GrpcChannel, ConfigError> {
-    let endpoints = urls
-        .split(',')
-        .map(str::trim)
-        .filter(|url| !url.is_empty())
-        .map(|url| endpoint(var, url, options))
-        .collect::<Result<Vec<_>, _>>()?;
+    let endpoints = urls.split(',').map(str::trim).filter(|url| !url.is_empty()).map(|url| endpoint(var, url, options)).collect::<Result<Vec<_>, _>>()?;
     let channel = match endpoints.as_slice() {
         [] => return Err(ConfigError::new(var, Some(urls), "one or more comma-separated URLs such as http://127.0.0.1:50053")),
         [single] => single.connect_lazy(),

@@ -31,7 +31,9 @@ mod tests {
 
     #[test]
     fn every_unit_of_the_grpc_timeout_header_is_read() {
-        for (header, expected) in [("2S", Duration::from_secs(2)), ("150m", Duration::from_millis(150)), ("1M", Duration::from_secs(60)), ("7u", Duration::from_micros(7))] {
+        for (header, expected) in
+            [("2S", Duration::from_secs(2)), ("150m", Duration::from_millis(150)), ("1M", Duration::from_secs(60)), ("7u", Duration::from_micros(7))]
+        {
             let mut metadata = MetadataMap::new();
             metadata.insert("grpc-timeout", header.parse().unwrap());
             assert_eq!(grpc_timeout(&metadata), Some(expected), "{header}");

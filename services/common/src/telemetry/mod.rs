@@ -51,10 +51,10 @@ impl TelemetryConfig {
             other => return Err(ConfigError::new("LOG_FORMAT", Some(other), "json or pretty")),
         };
         let otlp_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT");
-        if let Some(endpoint) = &otlp_endpoint {
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(ConfigError::new("OTEL_EXPORTER_OTLP_ENDPOINT", Some(endpoint), "an http:// or https:// URL of an OTLP/gRPC collector"));
-            }
+        if let Some(endpoint) = &otlp_endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(ConfigError::new("OTEL_EXPORTER_OTLP_ENDPOINT", Some(endpoint), "an http:// or https:// URL of an OTLP/gRPC collector"));
         }
         Ok(Self { log_level, log_format, otlp_endpoint })
     }
@@ -68,10 +68,10 @@ pub struct TelemetryGuard {
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            if let Err(error) = provider.shutdown() {
-                eprintln!("trace export did not shut down cleanly: {error}");
-            }
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("trace export did not shut down cleanly: {error}");
         }
     }
 }

@@ -1,0 +1,165 @@
+//! The `sheetmesh` binary as an operator uses it: configuration errors,
+//! `health-probe` exit codes, SIGTERM.
+
+use std::{
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use sheetmesh_common::{
+    grpc::probe::{ProbeOutcome, probe},
+    testing::{RedisServer, free_port},
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_sheetmesh");
+
+fn sheetmesh(args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).envs(env.iter().copied());
+    command
+}
+
+/// A `sheetmesh cache` process, killed on drop.
+struct CacheProcess {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for CacheProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_cache(redis_url: Option<&str>) -> CacheProcess {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut env = vec![("GRPC_ADDR", addr.as_str()), ("REDIS_TIMEOUT", "300ms"), ("LOG_LEVEL", "warn")];
+    if let Some(url) = redis_url {
+        env.push(("REDIS_URL", url));
+    }
+    let child = sheetmesh(&["cache"], &env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let process = CacheProcess { child, addr };
+    // The process gives no readiness signal but its health endpoint: poll it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !matches!(probe(&process.addr, "", Duration::from_millis(500)).await, ProbeOutcome::Serving | ProbeOutcome::NotServing(_)) {
+        assert!(Instant::now() < deadline, "sheetmesh cache did not start on {}", process.addr);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    process
+}
+
+fn probe_exit(addr: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["health-probe", "--addr", addr, "--timeout", "1s"];
+    args.extend_from_slice(extra);
+    sheetmesh(&args, &[]).output().unwrap()
+}
+
+#[test]
+fn a_bad_variable_stops_start_up_with_exit_2_and_one_line_naming_it() {
+    let output = sheetmesh(&["cache"], &[("MAX_CONCURRENT", "lots")]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("MAX_CONCURRENT") && stderr.contains("whole number"), "{stderr}");
+
+    let output = sheetmesh(&["cache"], &[("REDIS_URL", "http://:hunter2@redis")]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("REDIS_URL") && !stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn help_lists_every_environment_variable() {
+    let output = sheetmesh(&["--help"], &[]).output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for var in [
+        "API_KEY",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL",
+        "GOOGLE_SHEETS_CREDENTIALS_PATH",
+        "GOOGLE_SHEETS_SPREADSHEET_ID",
+        "GOOGLE_SHEETS_SHEET_NAMES",
+        "SHEETS_WEBHOOK_SECRET",
+        "REDIS_URL",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "REDIS_PASSWORD",
+        "REDIS_DB",
+        "WORKERS",
+        "MAX_CONCURRENT",
+        "KEEP_ALIVE",
+        "TIMEOUT",
+        "BACKLOG",
+        "LOG_LEVEL",
+        "PORT",
+        "HOST",
+        "GRPC_ADDR",
+        "AGENT_URL",
+        "SHEETS_SYNC_URL",
+        "CACHE_URL",
+        "SHEETS_DIR",
+        "DATA_DIR",
+        "SYNC_INTERVAL",
+        "ALLOWED_HOSTS",
+        "CORS_ORIGINS",
+        "LOG_FORMAT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "GOOGLE_SHEETS_API_URL",
+        "GOOGLE_DRIVE_API_URL",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}");
+    }
+    let output = sheetmesh(&["health-probe", "--help"], &[]).output().unwrap();
+    assert!(output.status.success());
+    assert!(String::from_utf8(output.stdout).unwrap().contains("--service"));
+}
+
+#[tokio::test]
+async fn health_probe_exit_codes_follow_grpc_health_probe() {
+    let mut redis = RedisServer::start().await;
+    let cache = start_cache(Some(&redis.url())).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while probe_exit(&cache.addr, &[]).status.code() != Some(0) {
+        assert!(Instant::now() < deadline, "cache never became SERVING");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(probe_exit(&cache.addr, &["--service", "sheetmesh.v1.CacheService"]).status.code(), Some(0));
+    // Unknown service: the RPC fails (NOT_FOUND).
+    assert_eq!(probe_exit(&cache.addr, &["--service", "no.Such"]).status.code(), Some(3));
+    // Nobody listening: connection failure.
+    assert_eq!(probe_exit(&format!("127.0.0.1:{}", free_port()), &[]).status.code(), Some(2));
+    // Bad arguments.
+    assert_eq!(sheetmesh(&["health-probe"], &[]).output().unwrap().status.code(), Some(1));
+
+    // Redis gone: the server answers, NOT_SERVING.
+    redis.stop().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = probe_exit(&cache.addr, &[]);
+        if output.status.code() == Some(4) {
+            assert!(String::from_utf8_lossy(&output.stderr).contains("NOT_SERVING"));
+            break;
+        }
+        assert!(Instant::now() < deadline, "cache never reported NOT_SERVING");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigterm_exits_0_within_a_few_seconds() {
+    let mut cache = start_cache(None).await;
+    let started = Instant::now();
+    let status = Command::new("kill").args(["-TERM", &cache.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = cache.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
+}
