@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 pub const ENVIRONMENT_HELP: &str = "\
 Environment variables (a bad value stops start-up with exit code 2 and a line naming the variable):
   Listening and dialing
-    GRPC_ADDR          listen address of a single gRPC component   [cache 0.0.0.0:50053]
+    GRPC_ADDR          listen address of a single gRPC component   [agent 0.0.0.0:50051, sheets-sync :50052, cache :50053]
     CACHE_URL          where the cache service is dialed; `up` listens there   [http://127.0.0.1:50053]
     SHEETS_SYNC_URL    where sheets-sync is dialed (comma-separated = load-balanced)   [http://127.0.0.1:50052]
     AGENT_URL          where the agent is dialed (comma-separated = load-balanced)   [http://127.0.0.1:50051]
@@ -30,12 +30,16 @@ Environment variables (a bad value stops start-up with exit code 2 and a line na
   Sheets
     SHEETS_DIR         local CSV/XLSX/XLS/ODS files   [./sheets]
     SYNC_INTERVAL      polling fallback interval   [60s]
+    SYNC_DEBOUNCE      webhook notifications within this window cause one sync   [1s]
+    GOOGLE_DRIVE_WEBHOOK_URL   public https URL of /v1/webhooks/sheets for Drive push channels   [off]
     GOOGLE_SHEETS_CREDENTIALS_PATH, GOOGLE_SHEETS_SPREADSHEET_ID, GOOGLE_SHEETS_SHEET_NAMES
     GOOGLE_SHEETS_API_URL [https://sheets.googleapis.com], GOOGLE_DRIVE_API_URL [https://www.googleapis.com]
     SHEETS_WEBHOOK_SECRET   shared secret of the webhook (unset: webhook off)
   Agent
     OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL [gpt-4o-mini]   (unset key: retrieval-only answers)
     DATA_DIR           conversation memory and generated API key   [./data]
+    ANSWER_CACHE_TTL   how long a cached answer lives   [1h]
+    MEMORY_TTL         how long an idle conversation is kept on Redis   [30d]
   Gateway
     API_KEY            comma-separated API keys (`up` generates one when unset)
     ALLOWED_HOSTS, CORS_ORIGINS
@@ -64,6 +68,12 @@ pub enum Command {
     /// The cache service alone (sheetmesh.v1.CacheService, default 0.0.0.0:50053).
     #[command(after_help = ENVIRONMENT_HELP)]
     Cache,
+    /// The sheets-sync service alone (sheetmesh.v1.SheetsService, default 0.0.0.0:50052).
+    #[command(name = "sheets-sync", after_help = ENVIRONMENT_HELP)]
+    SheetsSync,
+    /// The agent service alone (sheetmesh.v1.AgentService, default 0.0.0.0:50051).
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Agent,
     /// Checks a gRPC server's health like grpc_health_probe: exit 0 only when
     /// SERVING; 1 bad arguments, 2 connection failure, 3 RPC failure or
     /// timeout, 4 not serving.

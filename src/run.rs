@@ -1,21 +1,27 @@
 //! Runs one command: reads configuration, binds listeners, calls `serve`.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{future::Future, net::SocketAddr, process::ExitCode};
 
+use sheetmesh_agent::AgentServiceConfig;
 use sheetmesh_cache::CacheConfig;
 use sheetmesh_common::{
     config::{ConfigError, Env, listen_addr_of_url},
-    grpc::probe,
+    grpc::{ServeError, probe},
     shutdown,
     telemetry::{self, TelemetryConfig, TelemetryGuard},
 };
-use tokio::net::TcpListener;
+use sheetmesh_sheets_sync::SheetsSyncConfig;
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::cli::{Command, HealthProbeArgs};
 
-/// Default listen address of `sheetmesh cache`.
+/// Default listen addresses of the single-component commands.
+const AGENT_GRPC_ADDR: &str = "0.0.0.0:50051";
+const SHEETS_SYNC_GRPC_ADDR: &str = "0.0.0.0:50052";
 const CACHE_GRPC_ADDR: &str = "0.0.0.0:50053";
-/// Default `CACHE_URL`: where `up` listens and clients dial.
+/// Default `*_URL`s: where `up` listens and clients dial.
+const AGENT_URL: &str = "http://127.0.0.1:50051";
+const SHEETS_SYNC_URL: &str = "http://127.0.0.1:50052";
 const CACHE_URL: &str = "http://127.0.0.1:50053";
 
 /// The Tokio runtime, with `WORKERS` worker threads.
@@ -42,12 +48,20 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl From<ServeError> for Failure {
+    fn from(error: ServeError) -> Self {
+        Self::Runtime(error.to_string())
+    }
+}
+
 /// Runs `command` to completion and returns the process exit code.
 pub async fn command(command: Command, env: Env) -> ExitCode {
     let result = match command {
         Command::HealthProbe(args) => return health_probe(args).await,
         Command::Up => up(env).await,
         Command::Cache => cache(env).await,
+        Command::SheetsSync => sheets_sync(env).await,
+        Command::Agent => agent(env).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,27 +86,108 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, Failure> {
     TcpListener::bind(addr).await.map_err(|error| Failure::Runtime(format!("{what} cannot listen on {addr}: {error}")))
 }
 
-async fn cache(env: Env) -> Result<(), Failure> {
-    let config = CacheConfig::from_env(&env)?;
-    let addr = env.socket_addr_or("GRPC_ADDR", CACHE_GRPC_ADDR.parse().expect("valid default"))?;
-    let _telemetry = init_telemetry(&env, "sheetmesh-cache")?;
-    let listener = bind(addr, "the cache service").await?;
-    tracing::info!(%addr, "cache service listening");
-    sheetmesh_cache::serve(config, listener, shutdown::signal()).await.map_err(|error| Failure::Runtime(error.to_string()))
+async fn listen_on_grpc_addr(env: &Env, default: &str, what: &str) -> Result<TcpListener, Failure> {
+    let addr = env.socket_addr_or("GRPC_ADDR", default.parse().expect("valid default address"))?;
+    let listener = bind(addr, what).await?;
+    tracing::info!(%addr, "{what} listening");
+    Ok(listener)
 }
 
-/// Every component that exists, in one process, each on the address its
-/// `*_URL` names, talking gRPC over loopback.
+async fn cache(env: Env) -> Result<(), Failure> {
+    let config = CacheConfig::from_env(&env)?;
+    let _telemetry = init_telemetry(&env, "sheetmesh-cache")?;
+    let listener = listen_on_grpc_addr(&env, CACHE_GRPC_ADDR, "the cache service").await?;
+    Ok(sheetmesh_cache::serve(config, listener, shutdown::signal()).await?)
+}
+
+async fn sheets_sync(env: Env) -> Result<(), Failure> {
+    let config = SheetsSyncConfig::from_env(&env)?;
+    let _telemetry = init_telemetry(&env, "sheetmesh-sheets-sync")?;
+    let listener = listen_on_grpc_addr(&env, SHEETS_SYNC_GRPC_ADDR, "the sheets-sync service").await?;
+    Ok(sheetmesh_sheets_sync::serve(config, listener, shutdown::signal()).await?)
+}
+
+async fn agent(env: Env) -> Result<(), Failure> {
+    let config = AgentServiceConfig::from_env(&env)?;
+    let _telemetry = init_telemetry(&env, "sheetmesh-agent")?;
+    let listener = listen_on_grpc_addr(&env, AGENT_GRPC_ADDR, "the agent service").await?;
+    Ok(sheetmesh_agent::serve(config, listener, shutdown::signal()).await?)
+}
+
+/// Stops every component of `up` together: on SIGTERM/SIGINT, or as soon as
+/// one component stops on its own (a failure), so the process never runs
+/// half a mesh.
+#[derive(Clone)]
+struct StopAll(watch::Sender<bool>);
+
+impl StopAll {
+    fn new() -> Self {
+        let stop = Self(watch::Sender::new(false));
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            shutdown::signal().await;
+            on_signal.trigger();
+        });
+        stop
+    }
+
+    fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+
+    fn signal(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut stopped = self.0.subscribe();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    }
+
+    /// Runs one component; its end (clean or not) stops the others.
+    async fn run(&self, name: &str, component: impl Future<Output = Result<(), ServeError>>) -> Result<(), Failure> {
+        let result = component.await;
+        self.trigger();
+        result.map_err(|error| Failure::Runtime(format!("{name}: {error}")))
+    }
+}
+
+/// Every component in one process, each on the address its `*_URL` names,
+/// talking real gRPC over loopback.
 async fn up(env: Env) -> Result<(), Failure> {
-    let cache_url = env.string_or("CACHE_URL", CACHE_URL);
-    let cache_addr = listen_addr_of_url("CACHE_URL", &cache_url)?;
+    // Each component dials the others where `up` makes them listen.
+    let env = env
+        .clone()
+        .with("CACHE_URL", env.string_or("CACHE_URL", CACHE_URL))
+        .with("SHEETS_SYNC_URL", env.string_or("SHEETS_SYNC_URL", SHEETS_SYNC_URL))
+        .with("AGENT_URL", env.string_or("AGENT_URL", AGENT_URL));
     let cache_config = CacheConfig::from_env(&env)?;
+    let sheets_config = SheetsSyncConfig::from_env(&env)?;
+    let agent_config = AgentServiceConfig::from_env(&env)?;
+    let cache_addr = listen_addr_of_url("CACHE_URL", &env.string_or("CACHE_URL", CACHE_URL))?;
+    let sheets_addr = listen_addr_of_url("SHEETS_SYNC_URL", &env.string_or("SHEETS_SYNC_URL", SHEETS_SYNC_URL))?;
+    let agent_addr = listen_addr_of_url("AGENT_URL", &env.string_or("AGENT_URL", AGENT_URL))?;
     let _telemetry = init_telemetry(&env, "sheetmesh")?;
 
     let cache_listener = bind(cache_addr, "the cache service").await?;
+    let sheets_listener = bind(sheets_addr, "the sheets-sync service").await?;
+    let agent_listener = bind(agent_addr, "the agent service").await?;
     println!("sheetmesh up");
-    println!("  cache service  grpc://{cache_addr}  ({})", if cache_config.redis.is_some() { "redis" } else { "in memory" });
-    sheetmesh_cache::serve(cache_config, cache_listener, shutdown::signal()).await.map_err(|error| Failure::Runtime(error.to_string()))
+    println!("  cache        grpc://{cache_addr}  ({})", if cache_config.redis.is_some() { "redis" } else { "in memory" });
+    println!("  sheets-sync  grpc://{sheets_addr}");
+    println!(
+        "  agent        grpc://{agent_addr}  (LLM: {})",
+        agent_config.llm.as_ref().map_or_else(|| "offline, retrieval-only answers".to_owned(), |llm| llm.model.clone())
+    );
+
+    let stop = StopAll::new();
+    let (cache, sheets, agent) = tokio::join!(
+        stop.run("cache", sheetmesh_cache::serve(cache_config, cache_listener, stop.signal())),
+        stop.run("sheets-sync", sheetmesh_sheets_sync::serve(sheets_config, sheets_listener, stop.signal())),
+        stop.run("agent", sheetmesh_agent::serve(agent_config, agent_listener, stop.signal())),
+    );
+    cache?;
+    sheets?;
+    agent?;
+    Ok(())
 }
 
 async fn health_probe(args: HealthProbeArgs) -> ExitCode {

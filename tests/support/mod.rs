@@ -1,0 +1,3 @@
+//! Test harness shared by the root integration tests.
+
+pub mod mesh;
