@@ -81,10 +81,21 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct HealthProbeArgs {
-    /// The server, HOST:PORT.
+#[group(required = true, multiple = false, id = "target")]
+pub struct HealthProbeTarget {
+    /// A gRPC server, HOST:PORT.
     #[arg(long)]
-    pub addr: String,
+    pub addr: Option<String>,
+    /// An HTTP URL instead (the gateway's http://127.0.0.1:8080/healthz):
+    /// 0 on a 2xx answer, same codes otherwise.
+    #[arg(long)]
+    pub http: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthProbeArgs {
+    #[command(flatten)]
+    pub target: HealthProbeTarget,
     /// The service to check; empty = the whole server.
     #[arg(long, default_value = "")]
     pub service: String,

@@ -191,7 +191,14 @@ async fn up(env: Env) -> Result<(), Failure> {
 }
 
 async fn health_probe(args: HealthProbeArgs) -> ExitCode {
-    let outcome = probe::probe(&args.addr, &args.service, args.timeout).await;
+    let outcome = match (&args.target.addr, &args.target.http) {
+        (_, Some(url)) => probe::probe_http(url, args.timeout).await,
+        (Some(addr), None) => probe::probe(addr, &args.service, args.timeout).await,
+        (None, None) => {
+            eprintln!("sheetmesh health-probe: give --addr HOST:PORT or --http URL");
+            return ExitCode::from(1);
+        }
+    };
     match outcome {
         probe::ProbeOutcome::Serving => println!("{}", outcome.message()),
         _ => eprintln!("{}", outcome.message()),

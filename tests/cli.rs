@@ -163,3 +163,31 @@ async fn sigterm_exits_0_within_a_few_seconds() {
     };
     assert_eq!(exit.code(), Some(0));
 }
+
+/// Answers every connection with `status_line` and closes it.
+async fn http_server(status_line: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = sheetmesh_common::testing::loopback_listener().await;
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let _ = socket.write_all(format!("{status_line}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/healthz")
+}
+
+#[tokio::test]
+async fn the_http_probe_passes_on_2xx_and_fails_otherwise() {
+    let healthy = http_server("HTTP/1.1 200 OK").await;
+    let unhealthy = http_server("HTTP/1.1 503 Service Unavailable").await;
+    let run = |url: String| async move { tokio::task::spawn_blocking(move || sheetmesh(&["health-probe", "--http", &url], &[]).output().unwrap()).await.unwrap() };
+    assert_eq!(run(healthy).await.status.code(), Some(0));
+    let output = run(unhealthy).await;
+    assert_eq!(output.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("HTTP 503"));
+    assert_eq!(run(format!("http://127.0.0.1:{}/healthz", free_port())).await.status.code(), Some(2));
+    assert_eq!(sheetmesh(&["health-probe", "--addr", "x:1", "--http", "http://x/"], &[]).output().unwrap().status.code(), Some(1));
+}

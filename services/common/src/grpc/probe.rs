@@ -66,3 +66,39 @@ pub async fn probe(addr: &str, service: &str, timeout: Duration) -> ProbeOutcome
         Err(_) => ProbeOutcome::RpcFailed(format!("timed out after {timeout:?}")),
     }
 }
+
+/// Checks an HTTP endpoint (the gateway's `/healthz`) with the same exit
+/// codes: 0 on a 2xx answer, 2 when no connection can be made, 3 on a
+/// timeout or an answer that is not HTTP, 4 on any other status. A plain
+/// HTTP/1.1 GET, so container images need no curl.
+pub async fn probe_http(url: &str, timeout: Duration) -> ProbeOutcome {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return ProbeOutcome::ConnectionFailed(format!("{url:?} is not an http:// URL"));
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(authority, path)| (authority, format!("/{path}")));
+    let connect = tokio::time::timeout(timeout, tokio::net::TcpStream::connect(authority)).await;
+    let mut stream = match connect {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(error)) => return ProbeOutcome::ConnectionFailed(format!("{authority}: {error}")),
+        Err(_) => return ProbeOutcome::ConnectionFailed(format!("{authority}: timed out after {timeout:?}")),
+    };
+    let exchange = async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: sheetmesh-health-probe\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut head = vec![0u8; 512];
+        let read = stream.read(&mut head).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&head[..read]).into_owned())
+    };
+    let head = match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(head)) => head,
+        Ok(Err(error)) => return ProbeOutcome::RpcFailed(format!("{url}: {error}")),
+        Err(_) => return ProbeOutcome::RpcFailed(format!("{url}: no answer within {timeout:?}")),
+    };
+    let status = head.lines().next().and_then(|line| line.split_whitespace().nth(1)).and_then(|code| code.parse::<u16>().ok());
+    match status {
+        Some(code) if (200..300).contains(&code) => ProbeOutcome::Serving,
+        Some(code) => ProbeOutcome::NotServing(format!("HTTP {code}")),
+        None => ProbeOutcome::RpcFailed(format!("{url}: the answer is not HTTP")),
+    }
+}
