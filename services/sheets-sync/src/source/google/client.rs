@@ -154,6 +154,7 @@ pub struct GoogleClient {
 impl GoogleClient {
     /// A client for the account of `key`.
     pub fn new(key: &ServiceAccountKey, config: GoogleConfig) -> Result<Self> {
+        sheetmesh_common::install_crypto_provider();
         let http = reqwest::Client::builder().timeout(config.timeout).build().map_err(|source| Error::Transport { what: "an HTTP client".into(), source })?;
         let auth = Arc::new(TokenProvider::new(key, http.clone())?);
         Ok(Self { http, auth, config })
