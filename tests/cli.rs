@@ -19,27 +19,27 @@ fn sheetmesh(args: &[&str], env: &[(&str, &str)]) -> Command {
     command
 }
 
-/// A `sheetmesh cache` process, killed on drop.
-struct CacheProcess {
+/// A `sheetmesh` child process, killed on drop.
+struct ChildProcess {
     child: Child,
     addr: String,
 }
 
-impl Drop for CacheProcess {
+impl Drop for ChildProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-async fn start_cache(redis_url: Option<&str>) -> CacheProcess {
+async fn start_cache(redis_url: Option<&str>) -> ChildProcess {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut env = vec![("GRPC_ADDR", addr.as_str()), ("REDIS_TIMEOUT", "300ms"), ("LOG_LEVEL", "warn")];
     if let Some(url) = redis_url {
         env.push(("REDIS_URL", url));
     }
     let child = sheetmesh(&["cache"], &env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    let process = CacheProcess { child, addr };
+    let process = ChildProcess { child, addr };
     // The process gives no readiness signal but its health endpoint: poll it.
     let deadline = Instant::now() + Duration::from_secs(20);
     while !matches!(probe(&process.addr, "", Duration::from_millis(500)).await, ProbeOutcome::Serving | ProbeOutcome::NotServing(_)) {
@@ -183,11 +183,48 @@ async fn http_server(status_line: &'static str) -> String {
 async fn the_http_probe_passes_on_2xx_and_fails_otherwise() {
     let healthy = http_server("HTTP/1.1 200 OK").await;
     let unhealthy = http_server("HTTP/1.1 503 Service Unavailable").await;
-    let run = |url: String| async move { tokio::task::spawn_blocking(move || sheetmesh(&["health-probe", "--http", &url], &[]).output().unwrap()).await.unwrap() };
+    let run =
+        |url: String| async move { tokio::task::spawn_blocking(move || sheetmesh(&["health-probe", "--http", &url], &[]).output().unwrap()).await.unwrap() };
     assert_eq!(run(healthy).await.status.code(), Some(0));
     let output = run(unhealthy).await;
     assert_eq!(output.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&output.stderr).contains("HTTP 503"));
     assert_eq!(run(format!("http://127.0.0.1:{}/healthz", free_port())).await.status.code(), Some(2));
     assert_eq!(sheetmesh(&["health-probe", "--addr", "x:1", "--http", "http://x/"], &[]).output().unwrap().status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn up_runs_every_service_and_sigterm_stops_them_all_with_exit_0() {
+    let (sheets, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(sheets.path().join("items.csv"), "sku,price\nA-1,3\n").unwrap();
+    let ports = [free_port(), free_port(), free_port()];
+    let urls: Vec<String> = ports.iter().map(|port| format!("http://127.0.0.1:{port}")).collect();
+    let (sheets_dir, data_dir) = (sheets.path().to_string_lossy().into_owned(), data.path().to_string_lossy().into_owned());
+    let env = [
+        ("AGENT_URL", urls[0].as_str()),
+        ("SHEETS_SYNC_URL", urls[1].as_str()),
+        ("CACHE_URL", urls[2].as_str()),
+        ("SHEETS_DIR", sheets_dir.as_str()),
+        ("DATA_DIR", data_dir.as_str()),
+        ("LOG_LEVEL", "warn"),
+    ];
+    let mut up = ChildProcess { child: sheetmesh(&["up"], &env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(), addr: String::new() };
+    for port in ports {
+        let addr = format!("127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while probe(&addr, "", Duration::from_millis(500)).await != ProbeOutcome::Serving {
+            assert!(Instant::now() < deadline, "{addr} never became SERVING under `sheetmesh up`");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let started = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &up.child.id().to_string()]).status().unwrap().success());
+    let exit = loop {
+        if let Some(exit) = up.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "`up` still running 15 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
 }
