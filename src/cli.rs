@@ -41,8 +41,12 @@ Environment variables (a bad value stops start-up with exit code 2 and a line na
     ANSWER_CACHE_TTL   how long a cached answer lives   [1h]
     MEMORY_TTL         how long an idle conversation is kept on Redis   [30d]
   Gateway
-    API_KEY            comma-separated API keys (`up` generates one when unset)
-    ALLOWED_HOSTS, CORS_ORIGINS
+    API_KEY            comma-separated API keys (`up` generates one into DATA_DIR when unset; `gateway` requires it)
+    ALLOWED_HOSTS      comma-separated Host names accepted; others get 400   [any]
+    CORS_ORIGINS       comma-separated browser origins allowed to call the API   [none]
+    MAX_BODY_BYTES     largest request body; larger get 413   [1048576]
+    RATE_LIMIT         requests per minute per API key; 0 = off   [1200]
+    HSTS_MAX_AGE       send Strict-Transport-Security with this max-age (behind TLS)   [off]
   Telemetry
     LOG_LEVEL          error|warn|info|debug|trace or an env-filter directive   [info]
     LOG_FORMAT         pretty|json   [pretty]
@@ -74,6 +78,9 @@ pub enum Command {
     /// The agent service alone (sheetmesh.v1.AgentService, default 0.0.0.0:50051).
     #[command(after_help = ENVIRONMENT_HELP)]
     Agent,
+    /// The HTTP gateway alone (default 0.0.0.0:8080); requires API_KEY.
+    #[command(after_help = ENVIRONMENT_HELP)]
+    Gateway,
     /// Checks a gRPC server's health like grpc_health_probe: exit 0 only when
     /// SERVING; 1 bad arguments, 2 connection failure, 3 RPC failure or
     /// timeout, 4 not serving.

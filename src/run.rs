@@ -10,6 +10,7 @@ use sheetmesh_common::{
     shutdown,
     telemetry::{self, TelemetryConfig, TelemetryGuard},
 };
+use sheetmesh_gateway::{ApiKeySource, GatewayConfig, Mode};
 use sheetmesh_sheets_sync::SheetsSyncConfig;
 use tokio::{net::TcpListener, sync::watch};
 
@@ -54,6 +55,12 @@ impl From<ServeError> for Failure {
     }
 }
 
+impl From<sheetmesh_gateway::Error> for Failure {
+    fn from(error: sheetmesh_gateway::Error) -> Self {
+        Self::Runtime(error.to_string())
+    }
+}
+
 /// Runs `command` to completion and returns the process exit code.
 pub async fn command(command: Command, env: Env) -> ExitCode {
     let result = match command {
@@ -62,6 +69,7 @@ pub async fn command(command: Command, env: Env) -> ExitCode {
         Command::Cache => cache(env).await,
         Command::SheetsSync => sheets_sync(env).await,
         Command::Agent => agent(env).await,
+        Command::Gateway => gateway(env).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -114,6 +122,19 @@ async fn agent(env: Env) -> Result<(), Failure> {
     Ok(sheetmesh_agent::serve(config, listener, shutdown::signal()).await?)
 }
 
+fn bind_gateway(config: &GatewayConfig) -> Result<TcpListener, Failure> {
+    sheetmesh_gateway::bind(config.addr, config.backlog, config.keep_alive)
+        .map_err(|error| Failure::Runtime(format!("the gateway cannot listen on {}: {error}", config.addr)))
+}
+
+async fn gateway(env: Env) -> Result<(), Failure> {
+    let config = GatewayConfig::from_env(&env, Mode::Standalone)?;
+    let _telemetry = init_telemetry(&env, "sheetmesh-gateway")?;
+    let listener = bind_gateway(&config)?;
+    tracing::info!(addr = %config.addr, "gateway listening");
+    Ok(sheetmesh_gateway::serve(config, listener, shutdown::signal()).await?)
+}
+
 /// Stops every component of `up` together: on SIGTERM/SIGINT, or as soon as
 /// one component stops on its own (a failure), so the process never runs
 /// half a mesh.
@@ -143,7 +164,7 @@ impl StopAll {
     }
 
     /// Runs one component; its end (clean or not) stops the others.
-    async fn run(&self, name: &str, component: impl Future<Output = Result<(), ServeError>>) -> Result<(), Failure> {
+    async fn run<E: std::fmt::Display>(&self, name: &str, component: impl Future<Output = Result<(), E>>) -> Result<(), Failure> {
         let result = component.await;
         self.trigger();
         result.map_err(|error| Failure::Runtime(format!("{name}: {error}")))
@@ -162,6 +183,7 @@ async fn up(env: Env) -> Result<(), Failure> {
     let cache_config = CacheConfig::from_env(&env)?;
     let sheets_config = SheetsSyncConfig::from_env(&env)?;
     let agent_config = AgentServiceConfig::from_env(&env)?;
+    let gateway_config = GatewayConfig::from_env(&env, Mode::Up)?;
     let cache_addr = listen_addr_of_url("CACHE_URL", &env.string_or("CACHE_URL", CACHE_URL))?;
     let sheets_addr = listen_addr_of_url("SHEETS_SYNC_URL", &env.string_or("SHEETS_SYNC_URL", SHEETS_SYNC_URL))?;
     let agent_addr = listen_addr_of_url("AGENT_URL", &env.string_or("AGENT_URL", AGENT_URL))?;
@@ -170,23 +192,33 @@ async fn up(env: Env) -> Result<(), Failure> {
     let cache_listener = bind(cache_addr, "the cache service").await?;
     let sheets_listener = bind(sheets_addr, "the sheets-sync service").await?;
     let agent_listener = bind(agent_addr, "the agent service").await?;
-    println!("sheetmesh up");
-    println!("  cache        grpc://{cache_addr}  ({})", if cache_config.redis.is_some() { "redis" } else { "in memory" });
-    println!("  sheets-sync  grpc://{sheets_addr}");
-    println!(
-        "  agent        grpc://{agent_addr}  (LLM: {})",
-        agent_config.llm.as_ref().map_or_else(|| "offline, retrieval-only answers".to_owned(), |llm| llm.model.clone())
-    );
+    let gateway_listener = bind_gateway(&gateway_config)?;
+    let api_key = gateway_config.api_keys[0].clone();
+    let banner = Banner {
+        gateway: gateway_config.addr,
+        api_key: &api_key,
+        api_key_source: gateway_config.api_key_source.clone(),
+        llm: agent_config
+            .llm
+            .as_ref()
+            .map_or_else(|| "offline (retrieval-only answers with citations)".to_owned(), |llm| format!("{} at {}", llm.model, llm.base_url)),
+        source: describe_source(&sheets_config),
+        backend: if cache_config.redis.is_some() { "Redis" } else { "embedded (in process; conversation memory in DATA_DIR)" },
+        grpc: [("agent", agent_addr), ("sheets-sync", sheets_addr), ("cache", cache_addr)],
+    };
 
     let stop = StopAll::new();
-    let (cache, sheets, agent) = tokio::join!(
+    let (cache, sheets, agent, gateway, ()) = tokio::join!(
         stop.run("cache", sheetmesh_cache::serve(cache_config, cache_listener, stop.signal())),
         stop.run("sheets-sync", sheetmesh_sheets_sync::serve(sheets_config, sheets_listener, stop.signal())),
         stop.run("agent", sheetmesh_agent::serve(agent_config, agent_listener, stop.signal())),
+        stop.run("gateway", sheetmesh_gateway::serve(gateway_config, gateway_listener, stop.signal())),
+        banner.print_when_ready(sheets_addr, stop.signal()),
     );
     cache?;
     sheets?;
     agent?;
+    gateway?;
     Ok(())
 }
 
@@ -204,4 +236,83 @@ async fn health_probe(args: HealthProbeArgs) -> ExitCode {
         _ => eprintln!("{}", outcome.message()),
     }
     ExitCode::from(u8::try_from(outcome.exit_code()).unwrap_or(1))
+}
+
+fn describe_source(config: &SheetsSyncConfig) -> String {
+    match &config.source {
+        sheetmesh_sheets_sync::config::SourceConfig::Local { dir, sample_fallback } if *sample_fallback && !dir.exists() => {
+            "the sample workbook built into sheetmesh (set SHEETS_DIR or GOOGLE_SHEETS_SPREADSHEET_ID for your own)".to_owned()
+        }
+        sheetmesh_sheets_sync::config::SourceConfig::Local { dir, .. } => format!("local files in {}", dir.display()),
+        sheetmesh_sheets_sync::config::SourceConfig::Google { spreadsheets, .. } => format!("Google Sheets {}", spreadsheets.join(", ")),
+    }
+}
+
+/// The start-up banner of `up`: where to go, with which key, on what data.
+struct Banner<'a> {
+    gateway: SocketAddr,
+    api_key: &'a sheetmesh_common::Secret,
+    api_key_source: ApiKeySource,
+    llm: String,
+    source: String,
+    backend: &'static str,
+    grpc: [(&'static str, SocketAddr); 3],
+}
+
+impl Banner<'_> {
+    /// Prints once sheets-sync has loaded the sheets (so they can be listed),
+    /// or gives up quietly if the mesh stops first.
+    async fn print_when_ready(self, sheets_addr: SocketAddr, stopped: impl Future<Output = ()>) {
+        let sheets = tokio::select! {
+            sheets = loaded_sheets(sheets_addr) => sheets,
+            () = stopped => return,
+        };
+        let key_note = match &self.api_key_source {
+            ApiKeySource::Env => "from API_KEY".to_owned(),
+            ApiKeySource::Stored(path) => format!("kept in {}", path.display()),
+            ApiKeySource::Generated(path) => format!("generated now, kept in {}", path.display()),
+        };
+        let host = if self.gateway.ip().is_unspecified() { format!("127.0.0.1:{}", self.gateway.port()) } else { self.gateway.to_string() };
+        let gateway_url = format!("http://{host}");
+        // The key is printed on purpose: this banner is how a local user gets it.
+        println!();
+        println!("  sheetmesh is up");
+        println!("  ───────────────");
+        println!("  chat page     {gateway_url}/");
+        println!("  API           {gateway_url}/v1  (OpenAI-compatible: {gateway_url}/v1/chat/completions)");
+        println!("  API key       {}  ({key_note})", self.api_key.expose());
+        println!("  LLM           {}", self.llm);
+        println!("  data          {}", self.source);
+        for line in sheets {
+            println!("                  {line}");
+        }
+        println!("  storage       {}", self.backend);
+        for (name, addr) in self.grpc {
+            println!("  gRPC {name:<12} {addr}");
+        }
+        println!();
+    }
+}
+
+/// One line per synced sheet, once sheets-sync reports its first sync.
+async fn loaded_sheets(addr: SocketAddr) -> Vec<String> {
+    use sheetmesh_proto::v1::{ListSheetsRequest, sheets_service_client::SheetsServiceClient};
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while probe::probe(&addr.to_string(), "", std::time::Duration::from_secs(1)).await != probe::ProbeOutcome::Serving {
+        if tokio::time::Instant::now() > deadline {
+            return vec!["(sheets-sync has not finished its first sync yet)".to_owned()];
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let Ok(mut client) = SheetsServiceClient::connect(format!("http://{addr}")).await else { return Vec::new() };
+    let Ok(response) = client.list_sheets(ListSheetsRequest::default()).await else { return Vec::new() };
+    response
+        .into_inner()
+        .sheets
+        .into_iter()
+        .map(|sheet| match sheet.last_error.as_str() {
+            "" => format!("{} / {}: {} rows, {} columns", sheet.spreadsheet, sheet.name, sheet.row_count, sheet.columns.len()),
+            error => format!("{} / {}: NOT SYNCED — {error}", sheet.spreadsheet, sheet.name),
+        })
+        .collect()
 }
