@@ -228,3 +228,77 @@ async fn up_runs_every_service_and_sigterm_stops_them_all_with_exit_0() {
     };
     assert_eq!(exit.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_20_chats_in_flight_completes_them_all_then_exits_0() {
+    use sheetmesh_agent::testing::{Behaviour, OpenAiStandIn};
+
+    let (sheets, data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut csv = String::from("sku,price\n");
+    for i in 0..30 {
+        csv.push_str(&format!("SKU-{i:04},{i}.5\n"));
+    }
+    std::fs::write(sheets.path().join("items.csv"), csv).unwrap();
+    let llm = OpenAiStandIn::start().await;
+    // Every answer takes a while, so all 20 are still in flight at SIGTERM.
+    llm.script(std::iter::repeat_n(Behaviour::Delay(Duration::from_millis(1500)), 20));
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let urls: Vec<String> = ports[..3].iter().map(|port| format!("http://127.0.0.1:{port}")).collect();
+    let (sheets_dir, data_dir, gateway_port, base_url) =
+        (sheets.path().to_string_lossy().into_owned(), data.path().to_string_lossy().into_owned(), ports[3].to_string(), llm.base_url());
+    let env = [
+        ("AGENT_URL", urls[0].as_str()),
+        ("SHEETS_SYNC_URL", urls[1].as_str()),
+        ("CACHE_URL", urls[2].as_str()),
+        ("PORT", gateway_port.as_str()),
+        ("SHEETS_DIR", sheets_dir.as_str()),
+        ("DATA_DIR", data_dir.as_str()),
+        ("API_KEY", "test-key"),
+        ("OPENAI_BASE_URL", base_url.as_str()),
+        ("RATE_LIMIT", "0"),
+        ("LOG_LEVEL", "warn"),
+    ];
+    let mut up = ChildProcess { child: sheetmesh(&["up"], &env).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(), addr: String::new() };
+    let gateway = format!("http://127.0.0.1:{gateway_port}");
+    sheetmesh_common::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        // The process has no readiness signal but its /readyz: poll it.
+        let ready = http.get(format!("{gateway}/readyz")).send().await.is_ok_and(|response| response.status().is_success());
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the mesh never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let chats: Vec<_> = (0..20)
+        .map(|i| {
+            // Distinct questions: each one is its own LLM call, none coalesced.
+            let request = http
+                .post(format!("{gateway}/v1/chat"))
+                .header("X-API-Key", "test-key")
+                .json(&serde_json::json!({"message": format!("What does SKU-{i:04} cost?")}));
+            tokio::spawn(async move { request.send().await })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(20), llm.wait_for_chat_calls(20)).await.expect("the 20 chats never reached the LLM");
+    assert!(Command::new("kill").args(["-TERM", &up.child.id().to_string()]).status().unwrap().success());
+
+    for chat in chats {
+        let response = chat.await.unwrap().expect("an in-flight chat was dropped at shutdown");
+        assert_eq!(response.status(), 200, "an in-flight chat failed at shutdown");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(!body["answer"].as_str().unwrap_or_default().is_empty());
+    }
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = up.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "still running 15 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(exit.code(), Some(0));
+}
