@@ -36,7 +36,8 @@ Environment variables (a bad value stops start-up with exit code 2 and a line na
     GOOGLE_SHEETS_API_URL [https://sheets.googleapis.com], GOOGLE_DRIVE_API_URL [https://www.googleapis.com]
     SHEETS_WEBHOOK_SECRET   shared secret of the webhook (unset: webhook off)
   Agent
-    OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL [gpt-4o-mini]   (unset key: retrieval-only answers)
+    OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL [gpt-4o-mini]   (neither key nor URL: retrieval-only answers)
+    OPENAI_EMBEDDING_MODEL   embed rows with this model and fuse with BM25 (same server and key)   [off]
     DATA_DIR           conversation memory and generated API key   [./data]
     ANSWER_CACHE_TTL   how long a cached answer lives   [1h]
     MEMORY_TTL         how long an idle conversation is kept on Redis   [30d]

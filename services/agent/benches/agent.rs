@@ -1,5 +1,6 @@
 //! `cargo bench -p sheetmesh-agent --bench agent`: search latency over 100k
-//! rows, and the answer pipeline's own overhead with a zero-latency LLM
+//! rows (BM25, then BM25 fused with row embeddings), and the answer
+//! pipeline's own overhead with a zero-latency LLM
 //! stand-in (cache miss and cache hit). Prints numbers; no harness.
 
 use std::sync::Arc;
@@ -14,6 +15,23 @@ use sheetmesh_agent::testing::{MemoryAnswerCache, OpenAiStandIn};
 use sheetmesh_proto::v1::Row;
 
 const ROWS: u32 = 100_000;
+/// Dimensions of the synthetic row embeddings. Real models use 256 to 3,072;
+/// the cosine scan reads every vector, so it is bound by memory bandwidth
+/// and linear in this (1,536 costs about six times as much).
+const DIMS: usize = 256;
+
+/// Deterministic pseudo-random vectors (xorshift): the cosine scan's cost
+/// does not depend on what the vectors mean.
+fn vectors(n: usize, dims: usize) -> Vec<Vec<f32>> {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    (0..n).map(|_| (0..dims).map(|_| next()).collect()).collect()
+}
 
 fn rows(n: u32) -> Vec<Row> {
     const WORDS: [&str; 8] = ["steel", "garlic", "press", "oak", "bowl", "knife", "linen", "lamp"];
@@ -64,6 +82,20 @@ fn main() {
             assert!(!hits.is_empty());
         }
         report("search (100k rows, limit 10)", samples);
+
+        let sheet = index.sheet("Products", None).expect("sheet");
+        let row_vectors = vectors(ROWS as usize, DIMS);
+        let queries: Vec<Vec<f32>> = (0..10).map(|i| row_vectors[i * 7_919].clone()).collect();
+        assert!(index.set_vectors(&sheet, row_vectors).expect("vectors"));
+        let mut samples = Vec::new();
+        for i in 0..1_000_u32 {
+            let query = if i % 2 == 0 { format!("SKU-{:06}", (i * 7919) % ROWS + 1) } else { "garlic press kitchen".to_owned() };
+            let t = Instant::now();
+            let hits = index.search_hybrid(&query, &queries[i as usize % queries.len()], &[], 10).expect("hybrid search");
+            samples.push(t.elapsed());
+            assert!(!hits.is_empty());
+        }
+        report(&format!("search + embeddings ({DIMS} dims, RRF)"), samples);
 
         let llm = OpenAiStandIn::start().await;
         let client = LlmClient::new(&LlmConfig::new(llm.base_url(), "bench-model", None)).expect("llm");

@@ -23,6 +23,9 @@ pub struct AgentServiceConfig {
     /// `SHEETS_SYNC_URL`.
     pub sheets_sync_url: String,
     /// `OPENAI_API_KEY` / `OPENAI_BASE_URL` / `OPENAI_MODEL`; `None` = offline.
+    /// `OPENAI_EMBEDDING_MODEL` (e.g. `text-embedding-3-small`, unset by
+    /// default) turns on embeddings of every row, fused with BM25 in search,
+    /// through the same server and key; it is ignored when offline.
     pub llm: Option<LlmConfig>,
     /// Redis for conversation memory (`REDIS_URL`…); `None` = SQLite.
     pub redis: Option<RedisConfig>,
@@ -48,8 +51,12 @@ impl AgentServiceConfig {
                 // Each LLM attempt gets the request timeout; retries fit in
                 // the caller's deadline or end in a degraded answer.
                 llm.timeout = server.request_timeout;
+                llm.embedding_model = env.get("OPENAI_EMBEDDING_MODEL").map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
                 llm
             });
+        if llm.is_none() && env.get("OPENAI_EMBEDDING_MODEL").is_some_and(|m| !m.trim().is_empty()) {
+            tracing::warn!("OPENAI_EMBEDDING_MODEL is set but no LLM is configured (OPENAI_API_KEY / OPENAI_BASE_URL): search stays BM25-only");
+        }
         let mut answer = AgentConfig {
             cache_ttl: env.duration_or("ANSWER_CACHE_TTL", Duration::from_secs(3600), Duration::from_secs(1), Duration::from_secs(30 * 24 * 3600))?,
             ..AgentConfig::default()
@@ -91,5 +98,16 @@ mod tests {
         let config = AgentServiceConfig::from_env(&env).unwrap();
         assert_eq!(config.llm.as_ref().unwrap().timeout, Duration::from_secs(5));
         assert!(!format!("{config:?}").contains("sk-secret"));
+    }
+
+    #[test]
+    fn an_embedding_model_needs_the_llm() {
+        let env = Env::from_pairs([("OPENAI_API_KEY", "sk-secret"), ("OPENAI_EMBEDDING_MODEL", " text-embedding-3-small ")]);
+        let config = AgentServiceConfig::from_env(&env).unwrap();
+        assert_eq!(config.llm.unwrap().embedding_model.as_deref(), Some("text-embedding-3-small"));
+        let env = Env::from_pairs([("OPENAI_API_KEY", "sk-secret")]);
+        assert_eq!(AgentServiceConfig::from_env(&env).unwrap().llm.unwrap().embedding_model, None);
+        let env = Env::from_pairs([("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")]);
+        assert!(AgentServiceConfig::from_env(&env).unwrap().llm.is_none(), "offline: nothing to embed with");
     }
 }

@@ -15,7 +15,11 @@
 //! - [`prompt`] — system instructions, one line per row, conversation tail,
 //!   within a token budget; [`prompt::PROMPT_VERSION`].
 //! - [`llm`] — the OpenAI-compatible client (async-openai): timeout, retries
-//!   honouring `Retry-After`, a concurrency limit, streaming, tool calls.
+//!   honouring `Retry-After`, a concurrency limit, streaming, tool calls,
+//!   batched embeddings.
+//! - [`semantic`] — with `OPENAI_EMBEDDING_MODEL`: row embeddings computed
+//!   once per sheet version in the background, query embeddings, fused with
+//!   BM25 by reciprocal rank fusion in the index; BM25-only on any failure.
 //! - [`answer`] — the orchestration: retrieve → prompt → LLM + tools → answer
 //!   with citations, or a retrieval-only answer when the LLM is absent or
 //!   failing; the answer cache ([`answer::AnswerCache`]) with single-flight.
@@ -38,6 +42,7 @@ pub mod index;
 pub mod llm;
 pub mod memory;
 pub mod prompt;
+pub mod semantic;
 pub mod tools;
 
 #[cfg(feature = "test-util")]
@@ -59,6 +64,7 @@ use crate::{
     index::SheetIndex,
     llm::LlmClient,
     memory::ConversationStore,
+    semantic::SemanticSearch,
 };
 
 /// Serves the agent on `listener` until `shutdown` resolves.
@@ -85,13 +91,25 @@ pub async fn serve(config: AgentServiceConfig, listener: TcpListener, shutdown: 
     let sheets_health = HealthClient::new(sheets_channel.clone());
     let source: Arc<dyn SheetSource> = Arc::new(grpc::GrpcSheetSource::new(sheets_channel));
     let index = Arc::new(SheetIndex::new().map_err(|e| setup("search index", &e))?);
-    let agent = Arc::new(Agent::new(Arc::clone(&index), llm, Some(cache), memory, config.answer.clone()));
-    tracing::info!(llm = %agent.llm_mode(), memory = agent_memory_backend(&config), "agent starting");
+    let semantic = llm.clone().and_then(SemanticSearch::new).map(Arc::new);
+    let mut agent = Agent::new(Arc::clone(&index), llm, Some(cache), memory, config.answer.clone());
+    if let Some(semantic) = &semantic {
+        agent = agent.with_semantic(Arc::clone(semantic));
+    }
+    let agent = Arc::new(agent);
+    let embeddings = semantic.as_ref().map_or("off", |s| s.model());
+    tracing::info!(llm = %agent.llm_mode(), embeddings, memory = agent_memory_backend(&config), "agent starting");
+    // Embeds each sheet version as it enters the index, without holding up
+    // loading (or SERVING): search is BM25-only for a sheet until then.
+    let embedder = semantic.map(|semantic| tokio::spawn(semantic.follow(Arc::clone(&index))));
 
     let server = GrpcServer::new(config.server.clone(), service_names::AGENT).await;
     let loader = tokio::spawn(load_then_follow(Arc::clone(&agent), source, sheets_health, server.health()));
     let result = server.serve(AgentServiceServer::new(grpc::AgentGrpc::new(agent)), listener, shutdown).await;
     loader.abort();
+    if let Some(embedder) = embedder {
+        embedder.abort();
+    }
     result
 }
 

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::index::{Sheet, SheetIndex};
 use crate::llm::LlmClient;
 use crate::memory::{self, ConversationStore};
+use crate::semantic::SemanticSearch;
 use cache::LeaseGuard;
 
 /// Tunables of the answer pipeline.
@@ -103,6 +104,7 @@ pub struct Agent {
     memory: Arc<dyn ConversationStore>,
     config: AgentConfig,
     ready: AtomicBool,
+    semantic: Option<Arc<SemanticSearch>>,
 }
 
 impl Agent {
@@ -114,7 +116,20 @@ impl Agent {
         memory: Arc<dyn ConversationStore>,
         config: AgentConfig,
     ) -> Self {
-        Self { index, llm, cache, memory, config, ready: AtomicBool::new(false) }
+        Self { index, llm, cache, memory, config, ready: AtomicBool::new(false), semantic: None }
+    }
+
+    /// Fuses embeddings with BM25 wherever rows are retrieved (`Search`, and
+    /// the rows of a `Chat` prompt). Someone must run
+    /// [`SemanticSearch::follow`] on the index for rows to get embeddings.
+    pub fn with_semantic(mut self, semantic: Arc<SemanticSearch>) -> Self {
+        self.semantic = Some(semantic);
+        self
+    }
+
+    /// The semantic search, when embeddings are configured.
+    pub fn semantic(&self) -> Option<&Arc<SemanticSearch>> {
+        self.semantic.as_ref()
     }
 
     /// The row index (for loading and following sheets).
@@ -152,8 +167,8 @@ impl Agent {
         }
     }
 
-    /// `Search`: ranked rows without the LLM.
-    pub fn search(&self, request: &SearchRequest) -> Result<SearchResponse> {
+    /// `Search`: ranked rows without the chat model.
+    pub async fn search(&self, request: &SearchRequest) -> Result<SearchResponse> {
         let chars = request.query.chars().count();
         if !(1..=2_000).contains(&chars) || request.query.trim().is_empty() {
             return Err(Error::InvalidArgument(format!("query must be 1 to 2,000 characters, got {chars}")));
@@ -163,7 +178,24 @@ impl Agent {
             n @ 1..=100 => n as usize,
             n => return Err(Error::InvalidArgument(format!("limit must be 1 to 100, got {n}"))),
         };
-        Ok(SearchResponse { hits: self.index.search(&request.query, &request.sheets, limit)? })
+        Ok(SearchResponse { hits: self.retrieve(&request.query, &request.sheets, limit).await? })
+    }
+
+    /// The best `limit` rows for `query`: BM25, fused with embeddings when
+    /// the sheets in scope have them and the query could be embedded.
+    async fn retrieve(&self, query: &str, sheets: &[String], limit: usize) -> Result<Vec<Citation>> {
+        let vector = match &self.semantic {
+            Some(semantic) => semantic.query_vector(&self.index, query, sheets).await,
+            None => None,
+        };
+        let (index, query, sheets) = (Arc::clone(&self.index), query.to_owned(), sheets.to_vec());
+        // Ranking is CPU work over the index; keep it off the async workers.
+        tokio::task::spawn_blocking(move || match vector {
+            Some(vector) => index.search_hybrid(&query, &vector, &sheets, limit),
+            None => index.search(&query, &sheets, limit),
+        })
+        .await
+        .map_err(|error| Error::Index(format!("search task failed: {error}")))?
     }
 
     /// `GetConversation`.
@@ -238,7 +270,7 @@ impl Agent {
             (Some(q.conversation_id), tail)
         };
         let scope = self.index.scope(&q.sheets);
-        let rows = self.index.search(&q.message, &q.sheets, self.config.top_k).unwrap_or_else(|err| {
+        let rows = self.retrieve(&q.message, &q.sheets, self.config.top_k).await.unwrap_or_else(|err| {
             tracing::warn!(error = %err, "search failed; answering without retrieved rows");
             Vec::new()
         });

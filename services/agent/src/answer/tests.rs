@@ -57,7 +57,7 @@ async fn invalid_arguments_are_rejected() {
     let bad_id = Question { conversation_id: "no spaces allowed".into(), ..ask("hi") };
     assert!(matches!(agent.chat(bad_id).await, Err(Error::InvalidArgument(_))));
     let search = SearchRequest { query: "x".into(), sheets: vec![], limit: 101 };
-    assert!(matches!(agent.search(&search), Err(Error::InvalidArgument(_))));
+    assert!(matches!(agent.search(&search).await, Err(Error::InvalidArgument(_))));
 }
 
 #[tokio::test]

@@ -49,11 +49,9 @@ impl AgentService for AgentGrpc {
 
     async fn search(&self, request: Request<SearchRequest>) -> Result<Response<SearchResponse>, Status> {
         self.ready()?;
-        let agent = Arc::clone(&self.agent);
-        // Search is CPU work over the index; keep it off the I/O workers.
-        let response = tokio::task::spawn_blocking(move || agent.search(request.get_ref()))
-            .await
-            .map_err(|error| Status::internal(format!("search task failed: {error}")))??;
+        // The agent ranks on a blocking thread; only a query embedding (with
+        // embeddings configured) is awaited here.
+        let response = self.agent.search(request.get_ref()).await?;
         Ok(Response::new(response))
     }
 

@@ -6,9 +6,14 @@
 //! search sees either the old version or the new one, never a mix. Each
 //! document stores its own citation (prost-encoded), so a hit never has to be
 //! joined with a typed-rows map that might already hold another version.
+//!
+//! Optionally, each sheet version also has one embedding per row (see
+//! [`SheetIndex::set_vectors`]), and [`SheetIndex::search_hybrid`] fuses the
+//! cosine ranking with BM25.
 
 mod sheet;
 pub mod tokenize;
+mod vectors;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,8 +28,8 @@ use tantivy::tokenizer::TextAnalyzer;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 pub use sheet::Sheet;
+pub use vectors::RRF_K;
 
-use crate::cells;
 use crate::error::{Error, Result};
 
 /// How much more an exact identifier token (e.g. `SKU-0042`) weighs than a
@@ -64,6 +69,9 @@ pub struct SheetIndex {
     words: TextAnalyzer,
     idents: TextAnalyzer,
     sheets: RwLock<HashMap<(String, String), Arc<Sheet>>>,
+    /// Row embeddings per sheet, each for the exact `Sheet` version it was
+    /// computed from. Lock order: `sheets`, then `vectors`.
+    vectors: RwLock<HashMap<(String, String), Arc<vectors::RowVectors>>>,
     last_update: RwLock<Option<SystemTime>>,
     generation: tokio::sync::watch::Sender<u64>,
 }
@@ -100,6 +108,7 @@ impl SheetIndex {
             words: tokenize::words_analyzer(),
             idents: tokenize::idents_analyzer(),
             sheets: RwLock::new(HashMap::new()),
+            vectors: RwLock::new(HashMap::new()),
             last_update: RwLock::new(None),
             generation: tokio::sync::watch::Sender::new(0),
         })
@@ -117,7 +126,18 @@ impl SheetIndex {
             writer.add_document(self.document(&data, row)).map_err(Error::index)?;
         }
         self.commit(&mut writer)?;
-        self.sheets.write().unwrap_or_else(|e| e.into_inner()).insert((spreadsheet.to_owned(), sheet.to_owned()), Arc::new(data));
+        let key = (spreadsheet.to_owned(), sheet.to_owned());
+        let mut sheets = self.sheets.write().unwrap_or_else(|e| e.into_inner());
+        // The same version is the same content (it is a content hash): its
+        // embeddings stay valid. Any other version's are dropped with the
+        // documents they described.
+        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        if vectors.get(&key).is_some_and(|v| v.version() != version) {
+            vectors.remove(&key);
+        }
+        drop(vectors);
+        sheets.insert(key, Arc::new(data));
+        drop(sheets);
         self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
@@ -127,7 +147,11 @@ impl SheetIndex {
         let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         writer.delete_term(self.key_term(spreadsheet, sheet));
         self.commit(&mut writer)?;
-        self.sheets.write().unwrap_or_else(|e| e.into_inner()).remove(&(spreadsheet.to_owned(), sheet.to_owned()));
+        let key = (spreadsheet.to_owned(), sheet.to_owned());
+        let mut sheets = self.sheets.write().unwrap_or_else(|e| e.into_inner());
+        self.vectors.write().unwrap_or_else(|e| e.into_inner()).remove(&key);
+        sheets.remove(&key);
+        drop(sheets);
         self.generation.send_modify(|g| *g += 1);
         Ok(())
     }
@@ -135,19 +159,32 @@ impl SheetIndex {
     /// Rows ranked by BM25 for `query`, best first, restricted to sheets whose
     /// title is in `sheets` (case-insensitive; empty = all), at most `limit`.
     pub fn search(&self, query: &str, sheets: &[String], limit: usize) -> Result<Vec<Citation>> {
-        let limit = limit.max(1);
-        let mut words = self.words.clone();
-        let mut idents = self.idents.clone();
+        self.ranked(self.clauses(query, true), sheets, limit)
+    }
+
+    /// The BM25 clauses of `query`: its identifier tokens (boosted) and, with
+    /// `with_words`, its words.
+    fn clauses(&self, query: &str, with_words: bool) -> Vec<(Occur, Box<dyn Query>)> {
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for token in tokenize::tokens(&mut words, query) {
-            let term = Term::from_field_text(self.fields.text, &token);
-            clauses.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))));
+        if with_words {
+            let mut words = self.words.clone();
+            for token in tokenize::tokens(&mut words, query) {
+                let term = Term::from_field_text(self.fields.text, &token);
+                clauses.push((Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))));
+            }
         }
+        let mut idents = self.idents.clone();
         for token in tokenize::tokens(&mut idents, query) {
             let term = Term::from_field_text(self.fields.idents, &token);
             let query = TermQuery::new(term, IndexRecordOption::WithFreqs);
             clauses.push((Occur::Should, Box::new(BoostQuery::new(Box::new(query), IDENT_BOOST))));
         }
+        clauses
+    }
+
+    /// The documents matching any of `clauses`, by score, within `sheets`.
+    fn ranked(&self, clauses: Vec<(Occur, Box<dyn Query>)>, sheets: &[String], limit: usize) -> Result<Vec<Citation>> {
+        let limit = limit.max(1);
         if clauses.is_empty() {
             return Ok(Vec::new());
         }
@@ -236,17 +273,7 @@ impl SheetIndex {
     }
 
     fn document(&self, sheet: &Sheet, row: &Row) -> TantivyDocument {
-        let mut text = String::with_capacity(64 + row.cells.len() * 16);
-        text.push_str(&sheet.name);
-        for (column, cell) in sheet.columns.iter().zip(&row.cells) {
-            if cells::cell_is_empty(cell) {
-                continue;
-            }
-            text.push('\n');
-            text.push_str(column);
-            text.push_str(": ");
-            text.push_str(&cells::cell_text(cell));
-        }
+        let text = sheet.row_text(row);
         let mut doc = TantivyDocument::default();
         doc.add_text(self.fields.key, format!("{}\u{1f}{}", sheet.spreadsheet, sheet.name));
         doc.add_text(self.fields.sheet_lc, sheet.name.to_lowercase());

@@ -47,6 +47,24 @@ impl Sheet {
         }
     }
 
+    /// The row's searchable text: the sheet title, then one `column: value`
+    /// line per non-empty cell. What BM25 indexes and what is embedded, so
+    /// both rankings judge the same words.
+    pub fn row_text(&self, row: &Row) -> String {
+        let mut text = String::with_capacity(64 + row.cells.len() * 16);
+        text.push_str(&self.name);
+        for (column, cell) in self.columns.iter().zip(&row.cells) {
+            if cells::cell_is_empty(cell) {
+                continue;
+            }
+            text.push('\n');
+            text.push_str(column);
+            text.push_str(": ");
+            text.push_str(&cells::cell_text(cell));
+        }
+        text
+    }
+
     /// A row as a citation of this sheet.
     pub fn citation(&self, row: &Row, score: f64) -> Citation {
         Citation { sheet: self.name.clone(), spreadsheet: self.spreadsheet.clone(), row: row.number, values: cells::fields(&self.columns, &row.cells), score }

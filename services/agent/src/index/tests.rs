@@ -108,3 +108,67 @@ fn sheet_lookup_names_known_and_ambiguous_sheets() {
     let err = index.sheet("Nope", None).unwrap_err().to_string();
     assert!(err.contains("Orders") && err.contains("Products"), "{err}");
 }
+
+/// Row `i`'s vector points at angle `i` degrees: neighbours are similar, and
+/// a query equal to one row's vector ranks that row first by cosine.
+fn angle_vectors(n: usize) -> Vec<Vec<f32>> {
+    (1..=n).map(|i| vec![(i as f32).to_radians().cos(), (i as f32).to_radians().sin()]).collect()
+}
+
+#[test]
+fn fusion_keeps_the_exact_code_first_even_when_vectors_prefer_another_row() {
+    let index = SheetIndex::new().unwrap();
+    let (columns, rows) = products(80, "widget");
+    index.replace_sheet("inv.xlsx", "Products", "v1", columns, rows).unwrap();
+    let sheet = index.sheet("Products", None).unwrap();
+    assert!(index.set_vectors(&sheet, angle_vectors(80)).unwrap());
+    let like_item_7 = &angle_vectors(7)[6];
+    assert_eq!(index.nearest(like_item_7, &[], 3).iter().map(|c| c.row).collect::<Vec<_>>(), vec![8, 7, 9]);
+    for query in ["SKU-0042", "what does sku-0042 cost?"] {
+        let hits = index.search_hybrid(query, like_item_7, &[], 5).unwrap();
+        assert_eq!(hits[0].row, 43, "query {query:?}: {hits:?}");
+        assert_eq!(hits[1].row, 8, "query {query:?}: the nearest row comes next, from the vectors");
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score), "scores descend");
+    }
+    // No identifier in the query: the row both lists agree on wins.
+    let hits = index.search_hybrid("widget item 7", like_item_7, &[], 5).unwrap();
+    assert_eq!(hits[0].row, 8);
+}
+
+#[test]
+fn vectors_belong_to_one_version_of_one_sheet() {
+    let index = SheetIndex::new().unwrap();
+    let (columns, rows) = products(10, "alpha");
+    index.replace_sheet("inv.xlsx", "Products", "v1", columns.clone(), rows.clone()).unwrap();
+    let v1 = index.sheet("Products", None).unwrap();
+    assert!(matches!(index.set_vectors(&v1, angle_vectors(9)), Err(Error::Index(_))), "one vector per row");
+    assert!(index.set_vectors(&v1, angle_vectors(10)).unwrap());
+    assert_eq!(index.embedded_version("inv.xlsx", "Products").as_deref(), Some("v1"));
+    assert!(index.has_vectors(&[]) && index.has_vectors(&["products".into()]) && !index.has_vectors(&["Archive".into()]));
+    // The same version is the same content: its vectors stay.
+    index.replace_sheet("inv.xlsx", "Products", "v1", columns.clone(), rows.clone()).unwrap();
+    assert_eq!(index.embedded_version("inv.xlsx", "Products").as_deref(), Some("v1"));
+    // A new version drops them, and late vectors of the old one are refused.
+    index.replace_sheet("inv.xlsx", "Products", "v2", columns, rows).unwrap();
+    assert_eq!(index.embedded_version("inv.xlsx", "Products"), None);
+    assert!(!index.set_vectors(&v1, angle_vectors(10)).unwrap());
+    assert!(index.nearest(&[1.0, 0.0], &[], 5).is_empty());
+    let v2 = index.sheet("Products", None).unwrap();
+    assert!(index.set_vectors(&v2, angle_vectors(10)).unwrap());
+    index.remove_sheet("inv.xlsx", "Products").unwrap();
+    assert!(!index.has_vectors(&[]));
+}
+
+#[test]
+fn nearest_keeps_to_the_sheet_filter_and_the_vectors_dimensions() {
+    let index = SheetIndex::new().unwrap();
+    let (columns, rows) = products(5, "x");
+    index.replace_sheet("inv.xlsx", "Products", "v1", columns.clone(), rows.clone()).unwrap();
+    index.replace_sheet("inv.xlsx", "Archive", "v1", columns, rows).unwrap();
+    assert!(index.set_vectors(&index.sheet("Products", None).unwrap(), angle_vectors(5)).unwrap());
+    assert!(index.set_vectors(&index.sheet("Archive", None).unwrap(), angle_vectors(5)).unwrap());
+    assert_eq!(index.nearest(&[1.0, 0.0], &[], 100).len(), 10);
+    assert!(index.nearest(&[1.0, 0.0], &["archive".into()], 100).iter().all(|c| c.sheet == "Archive"));
+    assert!(index.nearest(&[1.0, 0.0, 0.0], &[], 100).is_empty(), "a query from another model matches nothing");
+    assert!(index.nearest(&[0.0, 0.0], &[], 100).is_empty(), "a zero vector is similar to nothing");
+}

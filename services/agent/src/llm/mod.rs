@@ -1,7 +1,9 @@
 //! The LLM client: any OpenAI-compatible chat-completions API through
 //! async-openai, with a timeout per call, retries (see [`retry`]), a
-//! concurrency limit, streaming deltas and tool calls.
+//! concurrency limit, streaming deltas and tool calls; and, with an
+//! embedding model configured, batched embeddings ([`LlmClient::embed`]).
 
+mod embed;
 pub mod retry;
 mod stream;
 mod types;
@@ -15,6 +17,7 @@ use async_openai::error::OpenAIError;
 use serde_json::{Value as Json, json};
 use tokio::sync::Semaphore;
 
+pub use embed::EMBED_BATCH;
 pub use retry::RetryPolicy;
 pub use stream::{LlmStream, StreamEvent};
 pub use types::{ChatMessage, Completion, FunctionCall, ToolCall};
@@ -36,6 +39,9 @@ pub struct LlmConfig {
     pub base_url: String,
     /// Model name.
     pub model: String,
+    /// Embedding model (`OPENAI_EMBEDDING_MODEL`), e.g.
+    /// `text-embedding-3-small`; `None` = BM25-only search.
+    pub embedding_model: Option<String>,
     /// Timeout of each attempt, and of each read while a response streams.
     pub timeout: Duration,
     /// Retries on 429/5xx.
@@ -57,6 +63,7 @@ impl std::fmt::Debug for LlmConfig {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("base_url", &self.base_url)
             .field("model", &self.model)
+            .field("embedding_model", &self.embedding_model)
             .field("timeout", &self.timeout)
             .field("max_retries", &self.max_retries)
             .field("max_concurrent", &self.max_concurrent)
@@ -71,6 +78,7 @@ impl LlmConfig {
             api_key,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             model: model.into(),
+            embedding_model: None,
             timeout: Duration::from_secs(30),
             max_retries: 3,
             backoff_min: Duration::from_millis(250),
@@ -114,13 +122,18 @@ impl LlmConfig {
 pub struct LlmClient {
     client: Client<OpenAIConfig>,
     model: String,
+    embedding_model: Option<String>,
     permits: Arc<Semaphore>,
     timeout: Duration,
 }
 
 impl std::fmt::Debug for LlmClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LlmClient").field("model", &self.model).field("timeout", &self.timeout).finish_non_exhaustive()
+        f.debug_struct("LlmClient")
+            .field("model", &self.model)
+            .field("embedding_model", &self.embedding_model)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +153,13 @@ impl LlmClient {
             .map_err(|e| Error::LlmConfig(format!("building the HTTP client: {e}")))?;
         let openai = OpenAIConfig::new().with_api_base(config.base_url.clone()).with_api_key(config.api_key.clone().unwrap_or_default());
         let client = Client::build(http.clone(), openai).with_http_service(retry::RetryingTransport::new(http, config.retry_policy()));
-        Ok(Self { client, model: config.model.clone(), permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))), timeout: config.timeout })
+        Ok(Self {
+            client,
+            model: config.model.clone(),
+            embedding_model: config.embedding_model.clone(),
+            permits: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+            timeout: config.timeout,
+        })
     }
 
     /// The model name.

@@ -10,4 +10,4 @@ mod cache;
 mod openai;
 
 pub use cache::MemoryAnswerCache;
-pub use openai::{Behaviour, OpenAiStandIn, Reply, Responder, default_responder};
+pub use openai::{Behaviour, EMBEDDING_DIMS, EmbedFn, OpenAiStandIn, Reply, Responder, bag_of_words, bag_of_words_with_synonyms, default_responder};

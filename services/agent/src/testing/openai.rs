@@ -6,6 +6,9 @@
 //! Each chat request takes the next scripted [`Behaviour`] (respond, fail
 //! with a status and `Retry-After`, hang, delay, or stream without end); with
 //! the script empty it responds. What it says comes from a [`Responder`].
+//! Embeddings come from an [`EmbedFn`] ([`bag_of_words`] by default, so
+//! texts sharing words are similar) and every embeddings request behaves as
+//! [`OpenAiStandIn::set_embeddings_behaviour`] last said.
 //! Every request body is recorded, and `Notify`s signal requests and closed
 //! streams so tests wait on events, not sleeps.
 
@@ -59,6 +62,37 @@ pub enum Reply {
 /// Picks the reply for a request body.
 pub type Responder = Arc<dyn Fn(&Json) -> Reply + Send + Sync>;
 
+/// The embedding of one input text.
+pub type EmbedFn = Arc<dyn Fn(&str) -> Vec<f32> + Send + Sync>;
+
+/// Dimensions of [`bag_of_words`] vectors.
+pub const EMBEDDING_DIMS: usize = 1024;
+
+/// A bag-of-words embedding: each lowercased alphanumeric word adds 1 to a
+/// dimension picked by its hash, so the cosine of two texts grows with the
+/// words they share. Deterministic, and meaningful enough to assert on.
+pub fn bag_of_words() -> EmbedFn {
+    bag_of_words_with_synonyms(&[])
+}
+
+/// [`bag_of_words`] where each `(word, stands_for)` pair counts `word` as
+/// `stands_for`: lets a test make `couch` mean `sofa` to the "model" while
+/// no word of the query appears in the row.
+pub fn bag_of_words_with_synonyms(synonyms: &[(&str, &str)]) -> EmbedFn {
+    let synonyms: std::collections::HashMap<String, String> = synonyms.iter().map(|(w, s)| (w.to_lowercase(), s.to_lowercase())).collect();
+    Arc::new(move |text: &str| {
+        let mut vector = vec![0.0_f32; EMBEDDING_DIMS];
+        for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+            let word = word.to_lowercase();
+            let word = synonyms.get(&word).unwrap_or(&word);
+            // FNV-1a: stable across runs and platforms, unlike std's hasher.
+            let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+            vector[(hash % EMBEDDING_DIMS as u64) as usize] += 1.0;
+        }
+        vector
+    })
+}
+
 /// The default responder: after a tool result, reports it; otherwise quotes
 /// the first row line of the system prompt with its citation, or says the
 /// data does not contain the answer.
@@ -81,6 +115,9 @@ struct Shared {
     responder: Mutex<Responder>,
     requests: Mutex<Vec<(String, Json)>>,
     chat_calls: AtomicUsize,
+    embedder: Mutex<EmbedFn>,
+    embeddings_behaviour: Mutex<Behaviour>,
+    embedding_calls: AtomicUsize,
     streams_closed: AtomicUsize,
     request_seen: Notify,
     stream_closed: Notify,
@@ -118,6 +155,9 @@ impl OpenAiStandIn {
             responder: Mutex::new(responder),
             requests: Mutex::new(Vec::new()),
             chat_calls: AtomicUsize::new(0),
+            embedder: Mutex::new(bag_of_words()),
+            embeddings_behaviour: Mutex::new(Behaviour::Respond),
+            embedding_calls: AtomicUsize::new(0),
             streams_closed: AtomicUsize::new(0),
             request_seen: Notify::new(),
             stream_closed: Notify::new(),
@@ -144,6 +184,40 @@ impl OpenAiStandIn {
     /// Replaces the responder.
     pub fn set_responder(&self, responder: Responder) {
         *self.shared.responder.lock().unwrap_or_else(|e| e.into_inner()) = responder;
+    }
+
+    /// Replaces the embedding function.
+    pub fn set_embedder(&self, embedder: EmbedFn) {
+        *self.shared.embedder.lock().unwrap_or_else(|e| e.into_inner()) = embedder;
+    }
+
+    /// How every embeddings request behaves from now on
+    /// ([`Behaviour::EndlessStream`] means [`Behaviour::Hang`] here).
+    pub fn set_embeddings_behaviour(&self, behaviour: Behaviour) {
+        *self.shared.embeddings_behaviour.lock().unwrap_or_else(|e| e.into_inner()) = behaviour;
+    }
+
+    /// Embeddings requests received so far (failed and hung ones too).
+    pub fn embedding_calls(&self) -> usize {
+        self.shared.embedding_calls.load(Ordering::SeqCst)
+    }
+
+    /// Bodies of the embeddings requests, in arrival order.
+    pub fn embedding_requests(&self) -> Vec<Json> {
+        self.requests_to("/v1/embeddings")
+    }
+
+    /// Waits until at least `n` embeddings requests have arrived.
+    pub async fn wait_for_embedding_calls(&self, n: usize) {
+        loop {
+            let seen = self.shared.request_seen.notified();
+            tokio::pin!(seen);
+            seen.as_mut().enable();
+            if self.embedding_calls() >= n {
+                return;
+            }
+            seen.await;
+        }
     }
 
     /// Chat-completion requests received so far (failed and hung ones too).
@@ -337,20 +411,38 @@ fn error(status: u16, message: &str, kind: &str, retry_after: Option<Duration>) 
     response
 }
 
-/// Deterministic 8-dimensional embeddings (a hash of the text), in OpenAI's
-/// response shape.
+/// Embeddings from the [`EmbedFn`], in OpenAI's response shape, with `data`
+/// in REVERSE order: OpenAI does not promise the order, so a client must
+/// place each vector by its `index`.
 async fn embeddings(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let body: Json = match serde_json::from_slice(&body) {
         Ok(body) => body,
         Err(e) => return error(400, &format!("invalid JSON body: {e}"), "invalid_request_error", None),
     };
     record(&shared, "/v1/embeddings", &body);
+    shared.embedding_calls.fetch_add(1, Ordering::SeqCst);
+    shared.request_seen.notify_waiters();
+    let behaviour = shared.embeddings_behaviour.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match behaviour {
+        Behaviour::Fail { status, retry_after } => {
+            let kind = if status == 429 { "rate_limit_error" } else { "server_error" };
+            return error(status, "The stand-in was told to fail this request.", kind, retry_after);
+        }
+        Behaviour::Hang | Behaviour::EndlessStream => std::future::pending().await,
+        Behaviour::Delay(delay) => tokio::time::sleep(delay).await,
+        Behaviour::Respond => {}
+    }
     let inputs: Vec<String> = match &body["input"] {
         Json::String(s) => vec![s.clone()],
         Json::Array(items) => items.iter().map(|i| i.as_str().unwrap_or_default().to_owned()).collect(),
         _ => return error(400, "'input' must be a string or an array of strings", "invalid_request_error", None),
     };
-    let data: Vec<Json> = inputs.iter().enumerate().map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": embed(text)})).collect();
+    if inputs.iter().any(String::is_empty) {
+        return error(400, "'$.input' is invalid: inputs must not be empty strings", "invalid_request_error", None);
+    }
+    let embed = Arc::clone(&shared.embedder.lock().unwrap_or_else(|e| e.into_inner()));
+    let data: Vec<Json> =
+        inputs.iter().enumerate().rev().map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": embed(text)})).collect();
     axum::Json(json!({
         "object": "list",
         "data": data,
@@ -358,13 +450,4 @@ async fn embeddings(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
         "usage": {"prompt_tokens": inputs.len(), "total_tokens": inputs.len()}
     }))
     .into_response()
-}
-
-fn embed(text: &str) -> Vec<f32> {
-    let mut v = [0.0_f32; 8];
-    for (i, byte) in text.to_lowercase().bytes().enumerate() {
-        v[(usize::from(byte) + i) % 8] += 1.0;
-    }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-    v.iter().map(|x| x / norm).collect()
 }
