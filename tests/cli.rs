@@ -109,6 +109,12 @@ fn help_lists_every_environment_variable() {
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "GOOGLE_SHEETS_API_URL",
         "GOOGLE_DRIVE_API_URL",
+        "OPENAI_EMBEDDING_MODEL",
+        "RATE_LIMIT",
+        "MAX_BODY_BYTES",
+        "HSTS_MAX_AGE",
+        "GOOGLE_DRIVE_WEBHOOK_URL",
+        "SYNC_DEBOUNCE",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
