@@ -1,22 +1,19 @@
 //! Traces across processes: with `OTEL_EXPORTER_OTLP_ENDPOINT` set, one chat
-//! request is one trace — the agent's server span continues the caller's
-//! `traceparent`, and the cache's server span (the agent's answer-cache
-//! lookup) hangs below it, though each component runs as its own
-//! `sheetmesh <component>` process exporting on its own.
+//! request is one trace — the gateway's server span continues the caller's
+//! `traceparent`, the agent's server span hangs below it, and the cache's
+//! server span (the agent's answer-cache lookup) below that, though each
+//! component runs as its own `sheetmesh <component>` process exporting on
+//! its own. A gRPC caller that skips the gateway gets the same below the
+//! agent.
 //!
 //! The collector is a stand-in: the OTLP/gRPC `TraceService` (the public
 //! shape every collector speaks) on a loopback port, handing each received
 //! span to the test over a channel.
 
-#[allow(dead_code)] // This test uses only the readiness helper of the shared harness.
+#[allow(dead_code)] // This test uses part of the shared harness.
 mod support;
 
-use std::{
-    collections::HashMap,
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::{collections::HashMap, net::SocketAddr, path::Path, time::Duration};
 
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
@@ -29,18 +26,20 @@ use opentelemetry_proto::tonic::{
 use sheetmesh_agent::testing::OpenAiStandIn;
 use sheetmesh_common::testing::{free_port, loopback_listener};
 use sheetmesh_proto::v1::{ChatRequest, agent_service_client::AgentServiceClient};
+use support::process::Process;
 use tokio::{
-    process::{Child, Command},
     sync::{mpsc, oneshot},
     time::Instant,
 };
 use tonic::{Request, Response, Status, transport::server::TcpIncoming};
 
-const BIN: &str = env!("CARGO_BIN_EXE_sheetmesh");
-
-/// The caller's trace context, as a browser or the gateway would send it.
+/// The caller's trace context, as the gateway would send it to the agent.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN_ID: &str = "00f067aa0ba902b7";
+/// The trace context a browser or proxy sends to the gateway.
+const HTTP_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const HTTP_CALLER_SPAN_ID: &str = "b7ad6b7169203331";
+const API_KEY: &str = "otlp-test-key";
 
 /// One span as the collector received it, with the `service.name` of the
 /// process that exported it.
@@ -125,56 +124,18 @@ async fn start_collector() -> (String, mpsc::UnboundedReceiver<Received>, onesho
     (endpoint, received, stop)
 }
 
-/// One `sheetmesh <component>` process; its output goes to a log file shown
-/// when an assertion fails. Killed on drop if the test ends early.
-struct Process {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Process {
-    fn start(name: &'static str, env: &[(&str, String)], logs: &Path) -> Self {
-        let log = logs.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let stdout = file.try_clone().unwrap();
-        let child = Command::new(BIN)
-            .arg(name)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(env.iter().map(|(key, value)| (key, value)))
-            .stdout(stdout)
-            .stderr(file)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start sheetmesh {name}: {error}"));
-        Self { name, child, log }
-    }
-
-    /// SIGTERM (graceful: the telemetry guard flushes the batch exporter on
-    /// the way out), then waits for exit 0.
-    async fn terminate(mut self) {
-        let pid = self.child.id().expect("process still running").to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let status = tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await;
-        let status = status.unwrap_or_else(|_| panic!("sheetmesh {} still running 15 s after SIGTERM\n{}", self.name, self.log_tail()));
-        assert_eq!(status.unwrap().code(), Some(0), "sheetmesh {} exit\n{}", self.name, self.log_tail());
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        format!("--- {} (last lines) ---\n{}", self.log.display(), lines[lines.len().saturating_sub(30)..].join("\n"))
-    }
-}
-
-/// The agent's server span for `Chat`, and the cache's server span below it,
-/// once both have arrived.
-fn chat_trace(spans: &[Received]) -> Option<(&Received, &Received)> {
-    let in_trace: Vec<&Received> = spans.iter().filter(|span| span.trace_id() == TRACE_ID).collect();
+/// In trace `trace_id`: the agent's server span for `Chat` and the cache's
+/// server span, once both have arrived.
+fn chat_trace<'a>(spans: &'a [Received], trace_id: &str) -> Option<(&'a Received, &'a Received)> {
+    let in_trace: Vec<&Received> = spans.iter().filter(|span| span.trace_id() == trace_id).collect();
     let agent = in_trace.iter().find(|span| span.is_server() && span.span.name.ends_with("AgentService/Chat"))?;
     let cache = in_trace.iter().find(|span| span.is_server() && span.span.name.contains("sheetmesh.v1.CacheService/"))?;
     Some((agent, cache))
+}
+
+/// In trace `trace_id`: the gateway's server span of an HTTP request.
+fn gateway_span<'a>(spans: &'a [Received], trace_id: &str) -> Option<&'a Received> {
+    spans.iter().find(|span| span.trace_id() == trace_id && span.service == "sheetmesh-gateway" && span.is_server())
 }
 
 /// The chain of spans from `span` up to the root, following parent ids
@@ -199,8 +160,29 @@ fn write_products(dir: &Path) {
     std::fs::write(dir.join("products.csv"), csv).unwrap();
 }
 
+/// Asserts, in trace `trace_id`, that the cache span's parent chain climbs
+/// to the agent's Chat span and ends at `top` (the topmost span of ours),
+/// and that every cache span of the trace hangs below the agent span.
+fn assert_chain(spans: &[Received], trace_id: &str, agent_span: &Received, cache_span: &Received, top: &Received) {
+    assert_eq!(agent_span.service, "sheetmesh-agent", "{agent_span}");
+    assert_eq!(cache_span.service, "sheetmesh-cache", "{cache_span}");
+    let chain = ancestors(cache_span, spans);
+    let described: Vec<String> = chain.iter().map(ToString::to_string).collect();
+    assert!(
+        chain.iter().any(|span| span.span_id() == agent_span.span_id()),
+        "the cache span's parent chain does not reach the agent's Chat span:\n{}",
+        described.join("\n  ← ")
+    );
+    assert_eq!(chain.last().unwrap().span_id(), top.span_id(), "the chain should end at {top} (its parent is the caller):\n{}", described.join("\n  ← "));
+    // Every cache call of this chat (Lease, Set, …) hangs below the agent span, none floats.
+    for span in spans.iter().filter(|span| span.trace_id() == trace_id && span.service == "sheetmesh-cache") {
+        assert!(ancestors(span, spans).iter().any(|ancestor| ancestor.span_id() == agent_span.span_id()), "{span} is not below the agent's Chat span");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_chat_is_one_trace_across_the_agent_and_cache_processes() {
+async fn one_chat_is_one_trace_across_the_gateway_agent_and_cache_processes() {
+    sheetmesh_common::install_crypto_provider();
     let (endpoint, mut received, stop_collector) = start_collector().await;
     let (sheets, data, logs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     write_products(sheets.path());
@@ -208,7 +190,7 @@ async fn one_chat_is_one_trace_across_the_agent_and_cache_processes() {
     // the OpenAI stand-in, makes the agent consult the cache service.
     let llm = OpenAiStandIn::start().await;
 
-    let [cache_addr, sheets_addr, agent_addr]: [SocketAddr; 3] = std::array::from_fn(|_| SocketAddr::from(([127, 0, 0, 1], free_port())));
+    let [cache_addr, sheets_addr, agent_addr, gateway_addr]: [SocketAddr; 4] = std::array::from_fn(|_| SocketAddr::from(([127, 0, 0, 1], free_port())));
     let env = |grpc_addr: SocketAddr| {
         vec![
             ("GRPC_ADDR", grpc_addr.to_string()),
@@ -229,9 +211,13 @@ async fn one_chat_is_one_trace_across_the_agent_and_cache_processes() {
     let cache = Process::start("cache", &env(cache_addr), logs.path());
     let sheets_sync = Process::start("sheets-sync", &env(sheets_addr), logs.path());
     let agent = Process::start("agent", &env(agent_addr), logs.path());
+    let mut gateway_env = env(gateway_addr);
+    gateway_env.extend([("HOST", "127.0.0.1".to_owned()), ("PORT", gateway_addr.port().to_string()), ("API_KEY", API_KEY.to_owned())]);
+    let gateway = Process::start("gateway", &gateway_env, logs.path());
     // SERVING once the agent has indexed every row (through sheets-sync).
     support::mesh::wait_serving(agent_addr, Duration::from_secs(30)).await;
 
+    // A gRPC caller that skips the gateway: the agent continues its trace.
     let mut chat = Request::new(ChatRequest { message: "What does SKU-0003 cost?".to_owned(), ..ChatRequest::default() });
     chat.metadata_mut().insert("traceparent", format!("00-{TRACE_ID}-{CALLER_SPAN_ID}-01").parse().unwrap());
     let mut client = AgentServiceClient::connect(format!("http://{agent_addr}")).await.unwrap();
@@ -239,44 +225,62 @@ async fn one_chat_is_one_trace_across_the_agent_and_cache_processes() {
     assert!(!answer.degraded && !answer.cached, "expected a fresh LLM answer: {answer:?}");
     drop(client);
 
+    // Through the gateway, as a browser behind a tracing proxy would.
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
+    // The gateway gives no readiness signal but /healthz: poll it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !http.get(format!("http://{gateway_addr}/healthz")).send().await.is_ok_and(|response| response.status().is_success()) {
+        assert!(Instant::now() < deadline, "the gateway never answered /healthz\n{}", gateway.log_tail());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let response = http
+        .post(format!("http://{gateway_addr}/v1/chat"))
+        .header("x-api-key", API_KEY)
+        .header("traceparent", format!("00-{HTTP_TRACE_ID}-{HTTP_CALLER_SPAN_ID}-01"))
+        .json(&serde_json::json!({ "message": "What does SKU-0007 cost?" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{answer}\n{}\n{}", gateway.log_tail(), agent.log_tail());
+    assert_eq!((answer["degraded"].as_bool(), answer["cached"].as_bool()), (Some(false), Some(false)), "expected a fresh LLM answer: {answer}");
+
     // Stop the processes: each flushes its spans to the collector on exit.
-    let logs_on_failure = [cache.log_tail(), sheets_sync.log_tail(), agent.log_tail()].join("\n");
+    let logs_on_failure = [cache.log_tail(), sheets_sync.log_tail(), agent.log_tail(), gateway.log_tail()].join("\n");
+    gateway.terminate().await;
     agent.terminate().await;
     sheets_sync.terminate().await;
     cache.terminate().await;
 
     let mut spans = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while chat_trace(&spans).is_none() {
+    while chat_trace(&spans, TRACE_ID).is_none() || chat_trace(&spans, HTTP_TRACE_ID).is_none() || gateway_span(&spans, HTTP_TRACE_ID).is_none() {
         match tokio::time::timeout_at(deadline, received.recv()).await {
             Ok(Some(span)) => spans.push(span),
             Ok(None) | Err(_) => {
                 let seen: Vec<String> = spans.iter().map(ToString::to_string).collect();
-                panic!("no agent Chat span with a cache span in trace {TRACE_ID} within 10 s; received:\n{}\n{logs_on_failure}", seen.join("\n"));
+                panic!(
+                    "no gateway, agent Chat and cache spans in traces {TRACE_ID} and {HTTP_TRACE_ID} within 10 s; received:\n{}\n{logs_on_failure}",
+                    seen.join("\n")
+                );
             }
         }
     }
     let _ = stop_collector.send(());
 
-    let (agent_span, cache_span) = chat_trace(&spans).unwrap();
-    assert_eq!(agent_span.service, "sheetmesh-agent", "{agent_span}");
+    // gRPC caller → agent → cache.
+    let (agent_span, cache_span) = chat_trace(&spans, TRACE_ID).unwrap();
     assert_eq!(agent_span.parent_span_id(), CALLER_SPAN_ID, "the agent span does not continue the caller's traceparent: {agent_span}");
-    assert_eq!(cache_span.service, "sheetmesh-cache", "{cache_span}");
-    let chain = ancestors(cache_span, &spans);
-    let described: Vec<String> = chain.iter().map(ToString::to_string).collect();
+    assert_chain(&spans, TRACE_ID, agent_span, cache_span, agent_span);
+
+    // HTTP caller → gateway → agent → cache.
+    let gateway_span = gateway_span(&spans, HTTP_TRACE_ID).unwrap();
+    assert_eq!(gateway_span.parent_span_id(), HTTP_CALLER_SPAN_ID, "the gateway span does not continue the caller's traceparent: {gateway_span}");
+    let (agent_span, cache_span) = chat_trace(&spans, HTTP_TRACE_ID).unwrap();
     assert!(
-        chain.iter().any(|span| span.span_id() == agent_span.span_id()),
-        "the cache span's parent chain does not reach the agent's Chat span:\n{}",
-        described.join("\n  ← ")
+        ancestors(agent_span, &spans).iter().any(|span| span.span_id() == gateway_span.span_id()),
+        "the agent's Chat span does not hang below the gateway's server span {gateway_span}: {agent_span}"
     );
-    assert_eq!(
-        chain.last().unwrap().span_id(),
-        agent_span.span_id(),
-        "the chain should end at the agent span (its parent is the caller):\n{}",
-        described.join("\n  ← ")
-    );
-    // Every cache call of this chat (Lease, Set, …) hangs below the agent span, none floats.
-    for span in spans.iter().filter(|span| span.trace_id() == TRACE_ID && span.service == "sheetmesh-cache") {
-        assert!(ancestors(span, &spans).iter().any(|ancestor| ancestor.span_id() == agent_span.span_id()), "{span} is not below the agent's Chat span");
-    }
+    assert_chain(&spans, HTTP_TRACE_ID, agent_span, cache_span, gateway_span);
 }

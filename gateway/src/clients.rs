@@ -143,6 +143,9 @@ impl Call {
             Ok(Ok(response)) => Ok(response.into_inner()),
             // tonic reports its own client-side timer as CANCELLED.
             Ok(Err(status)) if status.code() == tonic::Code::Cancelled && Instant::now() >= self.deadline => Err(Error::Timeout),
+            Ok(Err(status)) if broken_connection(&status) => {
+                Err(Error::Grpc { service, status: tonic::Status::unavailable(format!("the connection to {} broke: {}", service.name(), status.message())) })
+            }
             Ok(Err(status)) => Err(Error::Grpc { service, status }),
             Err(_) => Err(Error::Timeout),
         }
@@ -150,6 +153,22 @@ impl Call {
 
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))
+    }
+}
+
+/// A call that failed because the connection died under it (the service
+/// was killed mid-call): tonic reports that as UNKNOWN "transport error" or
+/// CANCELLED "operation was canceled", which would read as a 500. It is the
+/// service being unavailable, and retrying shortly is right, so it maps to
+/// UNAVAILABLE (503 + Retry-After).
+fn broken_connection(status: &tonic::Status) -> bool {
+    let from_transport = std::error::Error::source(status).is_some_and(|source| source.downcast_ref::<tonic::transport::Error>().is_some());
+    match status.code() {
+        // We did not cancel (the deadline check above comes first): the
+        // connection under the call went away.
+        tonic::Code::Cancelled => true,
+        tonic::Code::Unknown => from_transport || status.message() == "transport error",
+        _ => false,
     }
 }
 
