@@ -308,3 +308,47 @@ async fn sigterm_with_20_chats_in_flight_completes_them_all_then_exits_0() {
     };
     assert_eq!(exit.code(), Some(0));
 }
+
+#[tokio::test]
+async fn json_log_lines_carry_the_trace_id_and_the_request_id() {
+    use std::io::{BufRead, BufReader};
+
+    use sheetmesh_proto::v1::{GetRequest, cache_service_client::CacheServiceClient};
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let env = [("GRPC_ADDR", addr.as_str()), ("LOG_FORMAT", "json"), ("LOG_LEVEL", "debug")];
+    let mut cache = ChildProcess { child: sheetmesh(&["cache"], &env).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap(), addr: addr.clone() };
+    let stdout = cache.child.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while probe(&addr, "", Duration::from_millis(500)).await != ProbeOutcome::Serving {
+        assert!(Instant::now() < deadline, "cache did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut client = CacheServiceClient::connect(format!("http://{addr}")).await.unwrap();
+    let mut request = tonic::Request::new(GetRequest { key: "k".to_owned() });
+    request.metadata_mut().insert("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01").parse().unwrap());
+    request.metadata_mut().insert("x-request-id", "req-42".parse().unwrap());
+    client.get(request).await.unwrap();
+
+    let found = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = lines.recv().await {
+            let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if entry["fields"]["message"] == "grpc call handled" && entry["span"]["otel.name"] == "sheetmesh.v1.CacheService/Get" {
+                return entry;
+            }
+        }
+        panic!("the process's output ended");
+    })
+    .await
+    .expect("no JSON log line for the call");
+    assert_eq!(found["span"]["request_id"], "req-42", "{found}");
+    assert_eq!(found["span"]["trace_id"], trace_id, "{found}");
+}

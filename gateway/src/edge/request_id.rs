@@ -26,9 +26,11 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         http.method = %request.method(),
         http.path = %request.uri().path(),
         request_id = %id,
+        trace_id = tracing::field::Empty,
         http.status = tracing::field::Empty,
     );
-    link_trace_parent(&span, request.headers());
+    // A browser's or proxy's trace continues through the gateway into the services.
+    sheetmesh_common::telemetry::continue_trace(&span, request.headers());
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     span.record("http.status", response.status().as_u16());
@@ -37,30 +39,6 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
         response.headers_mut().insert(HEADER, value);
     }
     response
-}
-
-/// Makes `span` a child of the caller's W3C `traceparent`, if any, so a
-/// browser or proxy trace continues through the gateway into the services.
-fn link_trace_parent(span: &tracing::Span, headers: &HeaderMap) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-    if !headers.contains_key("traceparent") {
-        return;
-    }
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
-    // Errors only when no OpenTelemetry layer is installed: nothing to link.
-    let _ = span.set_parent(parent);
-}
-
-struct HeaderExtractor<'a>(&'a HeaderMap);
-
-impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).and_then(|value| value.to_str().ok())
-    }
-
-    fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(http::HeaderName::as_str).collect()
-    }
 }
 
 /// The caller's id if it is 1–128 characters of `[A-Za-z0-9._:/+=-]`;

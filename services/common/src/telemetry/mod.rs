@@ -14,7 +14,7 @@ use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::Subscribe
 
 use crate::config::{ConfigError, Env};
 
-pub use propagation::{GrpcTraceLayer, InjectTraceContextLayer};
+pub use propagation::{GrpcTraceLayer, InjectTraceContextLayer, continue_trace};
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,20 +89,19 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
         LogFormat::Json => tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).boxed(),
     };
 
-    let (otel_layer, provider) = match &config.otlp_endpoint {
-        Some(endpoint) => {
-            use opentelemetry_otlp::WithExportConfig as _;
-            let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
-            let provider = SdkTracerProvider::builder()
-                .with_batch_exporter(exporter)
-                .with_resource(Resource::builder().with_service_name(service_name.to_owned()).build())
-                .build();
-            let tracer = provider.tracer("sheetmesh");
-            opentelemetry::global::set_tracer_provider(provider.clone());
-            (Some(tracing_opentelemetry::layer().with_tracer(tracer)), Some(provider))
-        }
-        None => (None, None),
-    };
+    // Spans get OpenTelemetry trace ids whether or not they are exported,
+    // so that log lines carry `trace_id` and traces continue across hops.
+    let mut provider = SdkTracerProvider::builder().with_resource(Resource::builder().with_service_name(service_name.to_owned()).build());
+    if let Some(endpoint) = &config.otlp_endpoint {
+        use opentelemetry_otlp::WithExportConfig as _;
+        let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
+        provider = provider.with_batch_exporter(exporter);
+    }
+    let provider = provider.build();
+    let tracer = provider.tracer("sheetmesh");
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer);
+    let provider = Some(provider);
 
     let installed = tracing_subscriber::registry().with(filter).with(fmt_layer).with(otel_layer).try_init();
     if installed.is_err() {

@@ -38,6 +38,23 @@ impl Injector for HeaderInjector<'_> {
     }
 }
 
+/// Makes `span` a child of the W3C trace context in `headers` (when the
+/// caller sent one) and records the span's trace id in its `trace_id` field
+/// (declare it `tracing::field::Empty`), so every log line inside the span
+/// carries the id of the trace it belongs to.
+pub fn continue_trace(span: &Span, headers: &HeaderMap) {
+    if headers.contains_key("traceparent") {
+        let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)));
+        // Errors only when no OpenTelemetry layer is installed: nothing to link.
+        let _ = span.set_parent(parent);
+    }
+    use opentelemetry::trace::TraceContextExt as _;
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != opentelemetry::trace::TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
+}
+
 /// The request id a caller passed in `x-request-id`, if any.
 fn request_id(headers: &HeaderMap) -> &str {
     headers.get("x-request-id").and_then(|value| value.to_str().ok()).unwrap_or("")
@@ -85,11 +102,9 @@ where
             rpc.system = "grpc",
             rpc.method = %method,
             request_id = %request_id(request.headers()),
+            trace_id = tracing::field::Empty,
         );
-        let parent = opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(request.headers())));
-        // Errors only when no OpenTelemetry layer is installed; then there is
-        // nothing to link anyway.
-        let _ = span.set_parent(parent);
+        continue_trace(&span, request.headers());
         let future = {
             let _entered = span.enter();
             self.inner.call(request)
