@@ -166,3 +166,19 @@ async fn the_shipped_sample_workbook_loads() {
     let Cell::Text(date) = &orders.rows[0].cells[1] else { panic!("order dates are text") };
     assert!(date.starts_with("2026-"), "{date}");
 }
+
+#[tokio::test]
+async fn xls_workbooks_are_read_with_unicode_titles_and_made_unique_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy.xls");
+    std::fs::copy(fixture, dir.path().join("legacy.xls")).unwrap();
+    let source = LocalSource::new(dir.path());
+    let sheets = read_all(&source, "legacy.xls").await;
+    assert_eq!(sheets[0].0, "Lager Ö");
+    let (_, stock) = &sheets[0];
+    assert_eq!(stock.columns, ["sku", "column_2", "sku_2", "qty"]);
+    assert_eq!(stock.rows[0].cells, [text("Ä-1"), text("note"), text("dup"), num(3.0)]);
+    assert_eq!(stock.rows[1].cells, [text("B-2"), Cell::Empty, Cell::Empty, Cell::Empty], "a ragged row is padded");
+    assert_eq!(stock.rows.iter().map(|r| r.number).collect::<Vec<_>>(), [2, 3, 5], "row numbers stay those of the sheet");
+    assert_eq!(stock.rows[2].cells[3], num(7.25));
+}
