@@ -34,14 +34,20 @@ function cellText(value) {
   return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
+// Short values (SKUs, prices, names) stay on one line and the table scrolls
+// sideways on a narrow screen; only long text wraps, at word boundaries.
+function cell(text) {
+  return el('td', text.length > 32 ? { class: 'long' } : {}, text);
+}
+
 function citationsTable(citations) {
-  if (!citations || citations.length === 0) return el('p', { class: 'meta' }, 'No citations.');
+  if (!citations || citations.length === 0) return el('p', { class: 'meta citations-none' }, 'No citations.');
   const columns = [];
   for (const citation of citations) for (const field of citation.values || []) if (!columns.includes(field.column)) columns.push(field.column);
   const head = el('tr', {}, el('th', {}, 'Sheet'), el('th', {}, 'Row'), ...columns.map((c) => el('th', {}, c)));
   const rows = citations.map((citation) => {
     const byColumn = new Map((citation.values || []).map((field) => [field.column, field.value]));
-    return el('tr', { class: 'citation' }, el('td', {}, citation.sheet), el('td', {}, String(citation.row)), ...columns.map((c) => el('td', {}, cellText(byColumn.get(c)))));
+    return el('tr', { class: 'citation' }, cell(citation.sheet), cell(String(citation.row)), ...columns.map((c) => cell(cellText(byColumn.get(c)))));
   });
   return el('table', { class: 'citations' }, el('thead', {}, head), el('tbody', {}, ...rows));
 }
@@ -109,7 +115,8 @@ async function loadSheets() {
     const { sheets } = await (await api('/v1/sheets')).json();
     list.replaceChildren(...(sheets.length ? sheets.map((sheet) => el('li', { class: 'sheet' },
       el('strong', {}, sheet.name), el('br'),
-      el('span', { class: 'meta' }, sheet.rowCount + ' rows · ' + (sheet.syncedAt ? 'synced ' + new Date(sheet.syncedAt).toLocaleString() : 'not synced yet')),
+      el('span', { class: 'meta' }, sheet.rowCount + ' rows · ',
+        sheet.syncedAt ? el('time', { datetime: sheet.syncedAt }, 'synced ' + new Date(sheet.syncedAt).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'short' })) : 'not synced yet'),
       ...(sheet.lastError ? [el('br'), el('span', { class: 'error' }, sheet.lastError)] : []))) : [el('li', { class: 'muted' }, 'No sheets synced yet.')]));
   } catch (error) {
     list.replaceChildren(el('li', { class: 'error' }, error.message));

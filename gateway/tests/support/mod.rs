@@ -144,12 +144,25 @@ impl Stack {
 /// The synced sheet: `prices.csv`.
 pub const PRICES_CSV: &str = "Product,Price,Colour\nKettle,25,Steel\nToaster,40,Red\nDesk Lamp,18,Black\n";
 
-/// Starts the stack and waits until `/readyz` says every service is SERVING.
+/// The project's sample workbook (`sheets/inventory.xlsx`: Products with
+/// `SKU-0001`…`SKU-0200`, Stores, Orders), as `sheetmesh up` syncs it.
+pub const SAMPLE_SHEETS: &[(&str, &[u8])] = &[(sheetmesh_sheets_sync::config::SAMPLE_WORKBOOK_NAME, sheetmesh_sheets_sync::config::SAMPLE_WORKBOOK)];
+
+/// Starts the stack syncing `prices.csv` ([`PRICES_CSV`]) and waits until
+/// `/readyz` says every service is SERVING.
 pub async fn spawn_stack(adjust: impl FnOnce(&mut GatewayConfig)) -> Stack {
+    spawn_stack_with_sheets(&[("prices.csv", PRICES_CSV.as_bytes())], adjust).await
+}
+
+/// Starts the stack syncing the files `sheets` (name, contents) and waits
+/// until `/readyz` says every service is SERVING (so every sheet is indexed).
+pub async fn spawn_stack_with_sheets(sheets: &[(&str, &[u8])], adjust: impl FnOnce(&mut GatewayConfig)) -> Stack {
     let cache = spawn_cache().await;
     let openai = OpenAiStandIn::start().await;
     let sheets_dir = tempfile::tempdir().unwrap();
-    std::fs::write(sheets_dir.path().join("prices.csv"), PRICES_CSV).unwrap();
+    for (name, contents) in sheets {
+        std::fs::write(sheets_dir.path().join(name), contents).unwrap();
+    }
     let data_dir = tempfile::tempdir().unwrap();
     let mut stops = Vec::new();
 

@@ -89,7 +89,11 @@ pub(crate) struct Prepared {
     /// Where to store the turn; `None` when the caller supplied history.
     conversation_id: Option<String>,
     tail: Vec<ChatTurn>,
+    /// The rows for the prompt; filled by [`Agent::retrieve_rows`] once the
+    /// answer cache has missed.
     rows: Vec<Citation>,
+    /// The sheet titles the question was restricted to (empty = all).
+    sheet_filter: Vec<String>,
     scope: Vec<Arc<Sheet>>,
     /// `None` when the cache is not used for this question.
     key: Option<String>,
@@ -213,15 +217,18 @@ impl Agent {
     /// `Chat`. Fails only on invalid arguments: an absent or failing LLM,
     /// cache or memory degrades the answer instead.
     pub async fn chat(&self, question: Question) -> Result<ChatResponse> {
-        let prepared = self.prepare(question).await?;
-        let response = match (&prepared.key, &self.cache) {
-            (Some(key), Some(cache)) => self.answer_single_flight(&prepared, key, Arc::clone(cache)).await,
-            _ => self.compute(&prepared).await,
+        let mut prepared = self.prepare(question).await?;
+        let response = match (prepared.key.clone(), &self.cache) {
+            (Some(key), Some(cache)) => self.answer_single_flight(&mut prepared, &key, Arc::clone(cache)).await,
+            _ => {
+                self.retrieve_rows(&mut prepared).await;
+                self.compute(&prepared).await
+            }
         };
         Ok(self.remember(&prepared, response).await)
     }
 
-    async fn answer_single_flight(&self, p: &Prepared, key: &str, cache: Arc<dyn AnswerCache>) -> ChatResponse {
+    async fn answer_single_flight(&self, p: &mut Prepared, key: &str, cache: Arc<dyn AnswerCache>) -> ChatResponse {
         match cache.lease(key, self.config.lease, self.config.lease_wait).await {
             Ok(LeaseOutcome::Hit(bytes)) => match decode_cached(&bytes) {
                 Some(response) => return response,
@@ -229,6 +236,7 @@ impl Agent {
             },
             Ok(LeaseOutcome::Granted { token }) => {
                 let guard = LeaseGuard::new(Arc::clone(&cache), key.to_owned(), token);
+                self.retrieve_rows(p).await;
                 let response = self.compute(p).await;
                 self.settle(guard, p, &response).await;
                 return response;
@@ -236,7 +244,18 @@ impl Agent {
             Ok(LeaseOutcome::WaitTimeout | LeaseOutcome::Unavailable) => {}
             Err(err) => tracing::warn!(error = %err, "answer cache unavailable; answering uncached"),
         }
+        self.retrieve_rows(p).await;
         self.compute(p).await
+    }
+
+    /// Retrieves the rows for the prompt. Done only once the answer cache
+    /// has missed: the key depends on the versions of the sheets in scope,
+    /// not on the rows, so a cache hit never pays for a search.
+    pub(crate) async fn retrieve_rows(&self, p: &mut Prepared) {
+        p.rows = self.retrieve(&p.question, &p.sheet_filter, self.config.top_k).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "search failed; answering without retrieved rows");
+            Vec::new()
+        });
     }
 
     /// Stores a good answer under the lease; gives the lease up otherwise (a
@@ -270,17 +289,13 @@ impl Agent {
             (Some(q.conversation_id), tail)
         };
         let scope = self.index.scope(&q.sheets);
-        let rows = self.retrieve(&q.message, &q.sheets, self.config.top_k).await.unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "search failed; answering without retrieved rows");
-            Vec::new()
-        });
         // Retrieval-only answers are cheap and deterministic: caching them
         // would only add a round trip.
         let key = match (&self.llm, &self.cache) {
             (Some(llm), Some(_)) if !q.bypass_cache => Some(answer_key(&q.message, &tail, &scope, llm.model())),
             _ => None,
         };
-        Ok(Prepared { question: q.message, conversation_id, tail, rows, scope, key })
+        Ok(Prepared { question: q.message, conversation_id, tail, rows: Vec::new(), sheet_filter: q.sheets, scope, key })
     }
 
     /// Appends the turn to memory (when the conversation is stored) and sets

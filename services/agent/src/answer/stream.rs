@@ -57,7 +57,7 @@ impl Agent {
     }
 
     async fn run_stream(&self, question: Question, tx: &Sender) {
-        let p = match self.prepare(question).await {
+        let mut p = match self.prepare(question).await {
             Ok(p) => p,
             Err(err) => {
                 let _ = tx.send(Err(err)).await;
@@ -80,6 +80,7 @@ impl Agent {
                 Err(err) => tracing::warn!(error = %err, "answer cache unavailable; answering uncached"),
             }
         }
+        self.retrieve_rows(&mut p).await;
         let response = self.stream_compute(&p, tx).await;
         if let Some(guard) = guard {
             self.settle(guard, &p, &response).await;
