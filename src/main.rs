@@ -11,6 +11,10 @@ use sheetmesh_common::config::Env;
 
 use cli::{Cli, Command};
 
+/// See the `mimalloc` note in Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
