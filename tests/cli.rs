@@ -25,6 +25,26 @@ struct ChildProcess {
     addr: String,
 }
 
+impl ChildProcess {
+    /// Sends SIGTERM, as a container runtime does on stop.
+    fn terminate(&self) {
+        assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
+    }
+
+    /// The exit code, failing the test if the process outlives `limit`.
+    async fn exit_code_within(&mut self, limit: Duration) -> Option<i32> {
+        let started = Instant::now();
+        loop {
+            if let Some(exit) = self.child.try_wait().unwrap() {
+                return exit.code();
+            }
+            assert!(started.elapsed() < limit, "still running {limit:?} after SIGTERM");
+            // std offers no awaitable exit: poll it.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 impl Drop for ChildProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -157,17 +177,8 @@ async fn health_probe_exit_codes_follow_grpc_health_probe() {
 #[tokio::test]
 async fn sigterm_exits_0_within_a_few_seconds() {
     let mut cache = start_cache(None).await;
-    let started = Instant::now();
-    let status = Command::new("kill").args(["-TERM", &cache.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let exit = loop {
-        if let Some(exit) = cache.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(started.elapsed() < Duration::from_secs(5), "still running 5 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(exit.code(), Some(0));
+    cache.terminate();
+    assert_eq!(cache.exit_code_within(Duration::from_secs(5)).await, Some(0));
 }
 
 /// Answers every connection with `status_line` and closes it.
@@ -223,16 +234,8 @@ async fn up_runs_every_service_and_sigterm_stops_them_all_with_exit_0() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    let started = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &up.child.id().to_string()]).status().unwrap().success());
-    let exit = loop {
-        if let Some(exit) = up.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "`up` still running 15 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(exit.code(), Some(0));
+    up.terminate();
+    assert_eq!(up.exit_code_within(Duration::from_secs(15)).await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,7 +293,7 @@ async fn sigterm_with_20_chats_in_flight_completes_them_all_then_exits_0() {
         })
         .collect();
     tokio::time::timeout(Duration::from_secs(20), llm.wait_for_chat_calls(20)).await.expect("the 20 chats never reached the LLM");
-    assert!(Command::new("kill").args(["-TERM", &up.child.id().to_string()]).status().unwrap().success());
+    up.terminate();
 
     for chat in chats {
         let response = chat.await.unwrap().expect("an in-flight chat was dropped at shutdown");
@@ -298,15 +301,7 @@ async fn sigterm_with_20_chats_in_flight_completes_them_all_then_exits_0() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert!(!body["answer"].as_str().unwrap_or_default().is_empty());
     }
-    let started = Instant::now();
-    let exit = loop {
-        if let Some(exit) = up.child.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(started.elapsed() < Duration::from_secs(15), "still running 15 s after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    assert_eq!(exit.code(), Some(0));
+    assert_eq!(up.exit_code_within(Duration::from_secs(15)).await, Some(0));
 }
 
 #[tokio::test]
