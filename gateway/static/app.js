@@ -13,6 +13,43 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+// The answer is Markdown. A small renderer that builds DOM nodes (never
+// innerHTML, so model output cannot inject markup): paragraphs, "- " lists,
+// **bold**, _italic_ / *italic*, `code`.
+function inline(text) {
+  const out = document.createDocumentFragment();
+  const pattern = /(\*\*[^*]+\*\*|`[^`]+`|_[^_\s][^_]*_|\*[^*\s][^*]*\*)/g;
+  let last = 0;
+  for (const match of text.matchAll(pattern)) {
+    out.append(text.slice(last, match.index));
+    const token = match[0];
+    if (token.startsWith('**')) out.append(el('strong', {}, token.slice(2, -2)));
+    else if (token.startsWith('`')) out.append(el('code', {}, token.slice(1, -1)));
+    else out.append(el('em', {}, token.slice(1, -1)));
+    last = match.index + token.length;
+  }
+  out.append(text.slice(last));
+  return out;
+}
+
+function markdown(text) {
+  const out = document.createDocumentFragment();
+  let list = null;
+  for (const line of text.split('\n')) {
+    const item = line.match(/^\s*[-*] (.*)$/);
+    if (item) {
+      if (!list) out.append(list = el('ul', {}));
+      list.append(el('li', {}, inline(item[1])));
+    } else if (line.trim() === '') {
+      list = null;
+    } else {
+      list = null;
+      out.append(el('p', {}, inline(line)));
+    }
+  }
+  return out;
+}
+
 function status(text, isError) {
   const node = $('status');
   node.textContent = text || '';
@@ -94,9 +131,11 @@ async function ask(question) {
       else if (name === 'citations') turn.append(citationsTable(data.citations));
       else if (name === 'done') {
         conversationId = data.conversationId || conversationId;
-        answer.textContent = data.answer;
+        answer.replaceChildren(markdown(data.answer));
         if (!turn.querySelector('table') && !turn.querySelector('.citations-none')) turn.append(citationsTable(data.citations));
-        meta.textContent = [data.model, data.cached ? 'cached' : '', data.degraded ? 'retrieval only' : ''].filter(Boolean).join(' · ');
+        // Degraded answers come from retrieval: say it once, with the reason.
+        const source = data.degraded ? 'retrieval only' + (data.degradedReason ? ': ' + data.degradedReason : '') : data.model;
+        meta.textContent = [source, data.cached ? 'cached' : ''].filter(Boolean).join(' · ');
       } else if (name === 'error') throw new Error(data.message);
     });
     status('');
