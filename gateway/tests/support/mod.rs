@@ -91,6 +91,8 @@ pub async fn spawn_with_state(state: AppState) -> TestGateway {
     let task = tokio::spawn(server::serve_with_state(state, listener, async {
         let _ = stopped.await;
     }));
+    // reqwest is built without a bundled TLS provider (see sheetmesh-common).
+    sheetmesh_common::install_crypto_provider();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     TestGateway { addr, base: format!("http://{addr}"), http, stop: Some(stop), task }
 }

@@ -73,24 +73,23 @@ use crate::{
 /// sheets-sync is unreachable), then SERVING; the index follows
 /// `WatchChanges` from then on.
 pub async fn serve(config: AgentServiceConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-    let setup = |what: &str, error: &dyn std::fmt::Display| ServeError::Setup(format!("{what}: {error}"));
-    let cache_channel = channel("CACHE_URL", &config.cache_url, &config.client).map_err(|e| setup("CACHE_URL", &e))?;
-    let sheets_channel = channel("SHEETS_SYNC_URL", &config.sheets_sync_url, &config.client).map_err(|e| setup("SHEETS_SYNC_URL", &e))?;
+    let cache_channel = channel("CACHE_URL", &config.cache_url, &config.client).map_err(ServeError::setup("CACHE_URL"))?;
+    let sheets_channel = channel("SHEETS_SYNC_URL", &config.sheets_sync_url, &config.client).map_err(ServeError::setup("SHEETS_SYNC_URL"))?;
 
     let memory: Arc<dyn ConversationStore> = match &config.redis {
         Some(redis) => {
-            let connection = sheetmesh_common::redis::connect(redis).map_err(|e| setup(&format!("Redis at {}", redis.display_url()), &e))?;
+            let connection = sheetmesh_common::redis::connect(redis).map_err(ServeError::setup(format!("Redis at {}", redis.display_url())))?;
             Arc::new(memory::RedisStore::new(connection, "sheetmesh:agent:", config.memory_ttl))
         }
         None => Arc::new(
-            memory::SqliteStore::open_in(&config.data_dir).await.map_err(|e| setup(&format!("conversation memory in {}", config.data_dir.display()), &e))?,
+            memory::SqliteStore::open_in(&config.data_dir).await.map_err(ServeError::setup(format!("conversation memory in {}", config.data_dir.display())))?,
         ),
     };
-    let llm = config.llm.as_ref().map(LlmClient::new).transpose().map_err(|e| setup("LLM client", &e))?;
+    let llm = config.llm.as_ref().map(LlmClient::new).transpose().map_err(ServeError::setup("LLM client"))?;
     let cache: Arc<dyn AnswerCache> = Arc::new(grpc::GrpcAnswerCache::new(cache_channel));
     let sheets_health = HealthClient::new(sheets_channel.clone());
     let source: Arc<dyn SheetSource> = Arc::new(grpc::GrpcSheetSource::new(sheets_channel));
-    let index = Arc::new(SheetIndex::new().map_err(|e| setup("search index", &e))?);
+    let index = Arc::new(SheetIndex::new().map_err(ServeError::setup("search index"))?);
     let semantic = llm.clone().and_then(SemanticSearch::new).map(Arc::new);
     let mut agent = Agent::new(Arc::clone(&index), llm, Some(cache), memory, config.answer.clone());
     if let Some(semantic) = &semantic {

@@ -42,8 +42,7 @@ use store::{CacheStore, memory::MemoryStore, redis::RedisStore};
 pub async fn serve(config: CacheConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
     match &config.redis {
         Some(redis) => {
-            let connection = sheetmesh_common::redis::connect(redis)
-                .map_err(|error| ServeError::Setup(format!("could not set up the Redis client for {}: {error}", redis.display_url())))?;
+            let connection = sheetmesh_common::redis::connect(redis).map_err(ServeError::setup(format!("Redis at {}", redis.display_url())))?;
             let store = RedisStore::new(connection, &config.namespace);
             tracing::info!(redis = %redis.display_url(), "cache backend: redis");
             serve_with_store(config, store, listener, shutdown).await

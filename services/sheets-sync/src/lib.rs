@@ -75,18 +75,17 @@ const PUSH_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// completed, even if it recorded errors — they show in `ListSheets`), then
 /// on `Notify` (debounced), every `SYNC_INTERVAL`, and on `Sync`.
 pub async fn serve(config: SheetsSyncConfig, listener: TcpListener, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
-    let setup = |what: &str, error: &dyn std::fmt::Display| ServeError::Setup(format!("{what}: {error}"));
-    let cache_channel = channel("CACHE_URL", &config.cache_url, &config.client).map_err(|e| setup("CACHE_URL", &e))?;
+    let cache_channel = channel("CACHE_URL", &config.cache_url, &config.client).map_err(ServeError::setup("CACHE_URL"))?;
     let store: Arc<dyn SnapshotStore> = match &config.redis {
         Some(redis) => {
-            let connection = sheetmesh_common::redis::connect(redis).map_err(|e| setup(&format!("Redis at {}", redis.display_url()), &e))?;
+            let connection = sheetmesh_common::redis::connect(redis).map_err(ServeError::setup(format!("Redis at {}", redis.display_url())))?;
             Arc::new(store::RedisStore::new(connection, "sheetmesh:sheets"))
         }
         None => Arc::new(store::MemoryStore::default()),
     };
-    let (source, google) = build_source(&config).await.map_err(|e| setup("sheet source", &e))?;
+    let (source, google) = build_source(&config).await.map_err(ServeError::setup("sheet source"))?;
     let invalidator = Arc::new(grpc::GrpcTagInvalidator::new(cache_channel));
-    let engine = Arc::new(SyncEngine::new(source, Arc::clone(&store), invalidator, SyncConfig::default()).await.map_err(|e| setup("sync engine", &e))?);
+    let engine = Arc::new(SyncEngine::new(source, Arc::clone(&store), invalidator, SyncConfig::default()).await.map_err(ServeError::setup("sync engine"))?);
 
     let debouncer = {
         let engine = Arc::clone(&engine);

@@ -32,6 +32,14 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+impl ServeError {
+    /// Maps a start-up failure of `what` (a dependency, a client, a store)
+    /// to [`ServeError::Setup`], for `map_err` in a service's `serve`.
+    pub fn setup<E: std::fmt::Display>(what: impl std::fmt::Display) -> impl FnOnce(E) -> ServeError {
+        move |error| ServeError::Setup(format!("{what}: {error}"))
+    }
+}
+
 /// A gRPC server with everything every sheetmesh service needs:
 ///
 /// - `grpc.health.v1.Health`, with the service's own status and the overall
