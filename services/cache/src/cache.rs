@@ -206,6 +206,15 @@ impl<S: CacheStore> Cache<S> {
             let token = uuid::Uuid::new_v4().to_string();
             match store.try_acquire_lease(key, &token, lease).await {
                 Ok(true) => {
+                    // The previous holder may have stored the value and
+                    // released the lease between our read and our acquire
+                    // (it writes before it releases): look once more, so the
+                    // value is never computed twice.
+                    if let Ok(Some(value)) = store.get(key).await {
+                        let _ = store.release_lease(key, &token).await;
+                        self.count(true);
+                        return Ok(LeaseOutcome::Hit(value));
+                    }
                     self.count(false);
                     return Ok(LeaseOutcome::Granted(token));
                 }
