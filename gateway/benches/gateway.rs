@@ -1,9 +1,16 @@
 //! `scripts/bench gateway`: `wrk` at 100 connections against a cached
 //! `POST /v1/chat` through the release `sheetmesh up` binary (gateway →
-//! agent → cache → a real Redis), then against a bare axum handler in this
-//! process returning the very same body bytes — the ceiling of HTTP on this
-//! machine in the same run. Prints req/s, p50 and p99 of both, the ratio, and
-//! the peak RSS (`VmHWM`) of the whole `sheetmesh` process.
+//! agent → cache → a real Redis), then against two servers in this process
+//! returning the very same body bytes:
+//! - the **floor**: an axum handler that makes one plain tonic unary call
+//!   (`grpc.health.v1.Health/Check` on an in-process tonic-health server,
+//!   over loopback like the mesh's hops) before answering — what a single
+//!   HTTP → gRPC hop costs here with no work, no tracing and no middleware;
+//!   the mesh makes two such hops plus two Redis round trips per request;
+//! - the **ceiling**: a bare axum handler, the most HTTP this machine serves.
+//!
+//! Prints req/s, p50 and p99 of each, the ratios to the ceiling, and the
+//! peak RSS (`VmHWM`) of the whole `sheetmesh` process.
 //!
 //! The binary is built first (`cargo build --release --bin sheetmesh`, a
 //! no-op when fresh); `SHEETMESH_BIN` points at another one instead. The
@@ -152,6 +159,29 @@ async fn chat(http: &reqwest::Client, url: &str) -> (Bytes, bool) {
     (body, json["cached"] == true)
 }
 
+/// The floor: an axum server answering `POST /v1/chat` with `body` after one
+/// tonic unary call to a tonic-health server in this process, over loopback.
+async fn one_hop_server(body: Bytes) -> SocketAddr {
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let (_reporter, health) = tonic_health::server::health_reporter();
+    let grpc_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    tokio::spawn(async move { tonic::transport::Server::builder().add_service(health).serve(grpc_addr).await.expect("the health server") });
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_addr}")).expect("a URL").tcp_nodelay(true).connect_lazy();
+    let client = HealthClient::new(channel);
+    let handler = move || {
+        let (mut client, body) = (client.clone(), body.clone());
+        async move {
+            client.check(HealthCheckRequest { service: String::new() }).await.expect("Health/Check on the floor's gRPC server");
+            ([(header::CONTENT_TYPE, "application/json")], body)
+        }
+    };
+    let app = Router::new().route("/v1/chat", post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the floor server");
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("floor server") });
+    addr
+}
+
 /// A bare axum server answering `POST /v1/chat` with `body` and nothing else.
 async fn bare_server(body: Bytes) -> SocketAddr {
     let app = Router::new().route("/v1/chat", post(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], body.clone()))));
@@ -171,6 +201,8 @@ fn verdict(ok: bool) -> &'static str {
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a default TLS provider (one TLS stack in the build).
+    sheetmesh_common::install_crypto_provider();
     let binary = sheetmesh_binary();
     let redis = RedisServer::start().await;
     let openai = OpenAiStandIn::start().await;
@@ -227,17 +259,33 @@ async fn main() {
     let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     let exited = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
 
+    let floor_addr = one_hop_server(body.clone()).await;
+    let floor = wrk(&format!("http://{floor_addr}/v1/chat"), &script).await;
     let bare_addr = bare_server(body).await;
     let bare = wrk(&format!("http://{bare_addr}/v1/chat"), &script).await;
 
     let ratio = mesh.requests_per_sec / bare.requests_per_sec;
     println!();
-    println!("{:<44} {:>11} {:>10} {:>10} {:>10} {:>7}", "", "req/s", "p50", "p99", "requests", "errors");
-    for (name, run) in [("sheetmesh up (gateway→agent→cache→Redis)", &mesh), ("bare axum, same body (ceiling)", &bare)] {
-        println!("{name:<44} {:>11.0} {:>10} {:>10} {:>10} {:>7}", run.requests_per_sec, ms(run.p50), ms(run.p99), run.requests, run.errors);
+    println!("{:<44} {:>11} {:>10} {:>10} {:>10} {:>7} {:>9}", "", "req/s", "p50", "p99", "requests", "errors", "/ceiling");
+    for (name, run) in
+        [("sheetmesh up (gateway→agent→cache→Redis)", &mesh), ("floor: axum + one bare tonic hop", &floor), ("bare axum, same body (ceiling)", &bare)]
+    {
+        println!(
+            "{name:<44} {:>11.0} {:>10} {:>10} {:>10} {:>7} {:>8.1}%",
+            run.requests_per_sec,
+            ms(run.p50),
+            ms(run.p99),
+            run.requests,
+            run.errors,
+            run.requests_per_sec / bare.requests_per_sec * 100.0
+        );
     }
     println!();
     println!("throughput ratio      {:>6.1} %   (aim ≥ {:.0} %: {})", ratio * 100.0, AIM_RATIO * 100.0, verdict(ratio >= AIM_RATIO));
+    println!(
+        "mesh / one-hop floor  {:>6.1} %   (the mesh makes two gRPC hops and two Redis round trips)",
+        mesh.requests_per_sec / floor.requests_per_sec * 100.0
+    );
     println!("p99 through the mesh  {:>8}   (aim ≤ {}: {})", ms(mesh.p99), ms(AIM_P99), verdict(mesh.p99 <= AIM_P99));
     println!("peak RSS of sheetmesh {rss:>6.1} MiB (aim ≤ {AIM_RSS_MB:.0} MB: {})", verdict(rss <= AIM_RSS_MB));
     match exited {
@@ -247,5 +295,6 @@ async fn main() {
         Err(_) => println!("note: sheetmesh did not exit within 20 s of SIGTERM"),
     }
     assert_eq!(mesh.errors, 0, "{} requests through sheetmesh failed (non-2xx or socket errors)", mesh.errors);
+    assert_eq!(floor.errors, 0, "{} requests to the floor server failed", floor.errors);
     assert_eq!(bare.errors, 0, "{} requests to the bare server failed", bare.errors);
 }

@@ -11,16 +11,19 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, extract::DefaultBodyLimit, middleware::from_fn, middleware::from_fn_with_state, serve::ListenerExt as _};
+use axum::{Router, extract::DefaultBodyLimit, middleware::from_fn_with_state, serve::ListenerExt as _};
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::compression::CompressionLayer;
 
 use crate::{
     clients::Clients,
     config::GatewayConfig,
-    edge::{auth, cors, headers, hosts, limits, metrics, rate_limit, request_id},
+    edge::{
+        cors,
+        stack::{self, Edge},
+    },
     error::Error,
     routes,
     state::AppState,
@@ -56,29 +59,27 @@ pub fn bind(addr: SocketAddr, backlog: u32, keep_alive: Duration) -> std::io::Re
 /// 8. load shedding — after the cheap refusals, so they cannot take slots;
 /// 9. timeout — bounds what is left, and sets the gRPC deadline;
 /// 10. on `/v1/*` but the webhook: API key, then the key's rate limit.
+///
+/// 1–4 are [`stack::outer`], 7–9 [`stack::inner`] and 10
+/// [`stack::authenticated`]: one middleware per group, not per concern (see
+/// [`stack`] for why).
 pub fn router(state: AppState) -> Router {
     let config = state.config.clone();
-    let keys = Arc::new(auth::ApiKeys::new(&config.api_keys));
-    let limiter = Arc::new(rate_limit::RateLimiter::new(config.rate_limit_per_minute));
-    let authenticated = routes::authenticated().route_layer(from_fn_with_state(limiter, rate_limit::layer)).route_layer(from_fn_with_state(keys, auth::layer));
-    let edge = ServiceBuilder::new()
-        .layer(from_fn(request_id::layer))
-        .layer(from_fn_with_state(Arc::new(headers::security_headers(config.hsts_max_age)), headers::layer))
-        .layer(from_fn_with_state(state.metrics.clone(), metrics::layer))
-        .layer(from_fn_with_state(Arc::new(config.allowed_hosts.clone()), hosts::layer))
+    let edge = Arc::new(Edge::new(&config, state.metrics.clone()));
+    let authenticated = routes::authenticated().route_layer(from_fn_with_state(edge.clone(), stack::authenticated));
+    let layers = ServiceBuilder::new()
+        .layer(from_fn_with_state(edge.clone(), stack::outer))
         .layer(cors::layer(&config.cors_origins))
         .layer(CompressionLayer::new())
-        .layer(from_fn_with_state(config.body_limit, limits::body_limit))
-        .layer(DefaultBodyLimit::max(config.body_limit))
-        .layer(from_fn_with_state(Arc::new(Semaphore::new(config.max_concurrent)), limits::shed))
-        .layer(from_fn_with_state(config.request_timeout, limits::timeout));
-    authenticated.merge(routes::open()).fallback(routes::not_found).layer(edge).with_state(state)
+        .layer(from_fn_with_state(edge, stack::inner))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    authenticated.merge(routes::open()).fallback(routes::not_found).layer(layers).with_state(state)
 }
 
 /// The handlers' state for `config`. Must run inside a Tokio runtime.
 pub fn state(config: GatewayConfig) -> Result<AppState, Error> {
     Ok(AppState {
-        clients: Clients::new(&config)?,
+        clients: Arc::new(Clients::new(&config)?),
         config: Arc::new(config),
         metrics: Arc::default(),
         health: Arc::default(),

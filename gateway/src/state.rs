@@ -13,7 +13,7 @@ pub struct AppState {
     /// The configuration the gateway started with.
     pub config: Arc<GatewayConfig>,
     /// The service clients.
-    pub clients: Clients,
+    pub clients: Arc<Clients>,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
     /// The last `/health` report, reused for a second.

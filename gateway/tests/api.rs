@@ -165,6 +165,34 @@ async fn a_client_that_goes_away_cancels_the_upstream_stream() {
 }
 
 #[tokio::test]
+async fn an_open_stream_holds_its_concurrency_slot_until_it_ends() {
+    let stack = spawn_stack(|config| config.max_concurrent = 1).await;
+    stack.openai.script([Behaviour::EndlessStream]);
+    let response = stack.gateway.post("/v1/chat/stream", &json!({ "message": "Tell me everything", "bypassCache": true })).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.bytes_stream();
+    assert!(!body.next().await.unwrap().unwrap().is_empty(), "the stream is flowing");
+
+    // The response head went out long ago; the stream still counts.
+    let shed = stack.gateway.get("/v1/models").send().await.unwrap();
+    assert_eq!(shed.status(), 503, "MAX_CONCURRENT=1 with a stream open must shed");
+    assert_eq!(shed.headers()["retry-after"], "1");
+
+    // The client goes away: the slot is released once the gateway notices.
+    drop(body);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = stack.gateway.get("/v1/models").send().await.unwrap().status();
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503);
+        assert!(tokio::time::Instant::now() < deadline, "the slot was never released after the client left");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
 async fn openai_completions_answer_plain_and_streamed_with_citations() {
     let stack = spawn_stack(|_| {}).await;
     let gateway = &stack.gateway;

@@ -3,13 +3,6 @@
 //! every configured key, so neither the content nor the length of a key
 //! leaks through timing. A key is never logged.
 
-use std::sync::Arc;
-
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
 use sheetmesh_common::Secret;
@@ -61,15 +54,10 @@ pub fn presented(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The middleware: 401 with `WWW-Authenticate` unless a valid key is sent.
-pub async fn layer(State(keys): State<Arc<ApiKeys>>, mut request: Request, next: Next) -> Response {
-    match presented(request.headers()).and_then(|key| keys.find(key)) {
-        Some(id) => {
-            request.extensions_mut().insert(id);
-            next.run(request).await
-        }
-        None => Error::Unauthenticated.into_response(),
-    }
+/// Which key the request presents: 401 with `WWW-Authenticate` unless it is
+/// one of `keys`.
+pub fn authenticate(keys: &ApiKeys, headers: &HeaderMap) -> Result<KeyId, Error> {
+    presented(headers).and_then(|key| keys.find(key)).ok_or(Error::Unauthenticated)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::response::Response;
 use http::{HeaderName, HeaderValue, header};
 
 /// The Content-Security-Policy the page is written to satisfy (no inline
@@ -28,20 +28,14 @@ pub fn security_headers(hsts_max_age: Option<Duration>) -> Vec<(HeaderName, Head
     headers
 }
 
-/// The middleware: adds the headers (a handler's own value wins) and
-/// removes any `Server` header so the software is not advertised.
-pub async fn layer(
-    axum::extract::State(headers): axum::extract::State<std::sync::Arc<Vec<(HeaderName, HeaderValue)>>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let mut response = next.run(request).await;
+/// Adds `headers` to `response` (a handler's own value wins) and removes
+/// any `Server` header so the software is not advertised.
+pub fn apply(headers: &[(HeaderName, HeaderValue)], response: &mut Response) {
     let map = response.headers_mut();
-    for (name, value) in headers.iter() {
+    for (name, value) in headers {
         if !map.contains_key(name) {
             map.insert(name.clone(), value.clone());
         }
     }
     map.remove(header::SERVER);
-    response
 }

@@ -2,21 +2,16 @@
 //! listed get 400, which defeats DNS rebinding against a gateway bound to a
 //! private address.
 
-use std::sync::Arc;
-
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::extract::Request;
 
 use crate::error::Error;
 
-/// The middleware; `hosts` is `None` when any host is accepted.
-pub async fn layer(State(hosts): State<Arc<Option<Vec<String>>>>, request: Request, next: Next) -> Response {
-    let Some(hosts) = hosts.as_ref() else { return next.run(request).await };
+/// Refuses `request` unless its host is allowed; `hosts` is `None` when any
+/// host is accepted.
+pub fn check(hosts: Option<&[String]>, request: &Request) -> Result<(), Error> {
+    let Some(hosts) = hosts else { return Ok(()) };
     let host = request.headers().get(http::header::HOST).and_then(|value| value.to_str().ok()).or_else(|| request.uri().host()).unwrap_or_default();
-    if allowed(hosts, host) { next.run(request).await } else { Error::HostNotAllowed.into_response() }
+    if allowed(hosts, host) { Ok(()) } else { Err(Error::HostNotAllowed) }
 }
 
 /// Whether `host` (port ignored, case-insensitive) is one of `hosts`.

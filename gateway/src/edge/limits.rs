@@ -1,14 +1,18 @@
 //! Request limits: body size (`MAX_BODY_BYTES`), concurrency
 //! (`MAX_CONCURRENT`, shedding instead of queueing) and time (`TIMEOUT`).
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{
-    extract::{Request, State},
-    middleware::Next,
+    body::{Body, HttpBody as _},
+    extract::Request,
     response::{IntoResponse, Response},
 };
-use tokio::{sync::Semaphore, time::Instant};
+use futures::StreamExt as _;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
 
 use crate::{clients::Deadline, error::Error};
 
@@ -18,37 +22,60 @@ use crate::{clients::Deadline, error::Error};
 pub struct BodyLimit(pub usize);
 
 /// Refuses a declared `Content-Length` over the limit before reading a byte;
-/// bodies without one are cut by the extractors at the same limit.
-pub async fn body_limit(State(limit): State<usize>, mut request: Request, next: Next) -> Response {
+/// bodies without one are cut by the extractors at the same limit, which
+/// they read from the [`BodyLimit`] extension set here.
+pub fn body_limit(limit: usize, request: &mut Request) -> Result<(), Error> {
     let declared = request.headers().get(http::header::CONTENT_LENGTH).and_then(|value| value.to_str().ok()).and_then(|value| value.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
-        return Error::PayloadTooLarge { limit }.into_response();
+        return Err(Error::PayloadTooLarge { limit });
     }
     request.extensions_mut().insert(BodyLimit(limit));
-    next.run(request).await
+    Ok(())
 }
 
 /// `MAX_CONCURRENT`: a request that finds every slot taken is answered 503
 /// with `Retry-After` at once — a queue would only turn overload into
-/// timeouts. The liveness probe is never shed, so an overloaded gateway is
-/// not restarted for being busy.
-pub async fn shed(State(slots): State<Arc<Semaphore>>, request: Request, next: Next) -> Response {
+/// timeouts. The liveness probe is never shed (`Ok(None)`), so an
+/// overloaded gateway is not restarted for being busy. The permit is held
+/// until the response head is ready.
+pub fn shed(slots: &Arc<Semaphore>, request: &Request) -> Result<Option<OwnedSemaphorePermit>, Error> {
     if request.uri().path() == "/healthz" {
-        return next.run(request).await;
+        return Ok(None);
     }
-    match slots.try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => Error::Overloaded.into_response(),
+    slots.clone().try_acquire_owned().map(Some).map_err(|_| Error::Overloaded)
+}
+
+/// Keeps `slot` taken until the body of `response` has been sent, when that
+/// body is a stream (an SSE answer): an open stream is a request in flight,
+/// and `MAX_CONCURRENT` must bound streams too. A body of known length is
+/// answered at once, and its slot freed with the response head.
+pub fn hold_while_streaming(response: Response, slot: Option<OwnedSemaphorePermit>) -> Response {
+    let Some(slot) = slot else { return response };
+    if response.body().size_hint().exact().is_some() {
+        return response;
     }
+    let (parts, body) = response.into_parts();
+    // The closure owns the permit: it is released when the stream ends or
+    // the client goes away (either way the stream is dropped).
+    let body = body.into_data_stream().map(move |chunk| {
+        let _slot = &slot;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// `TIMEOUT`: the response head must be ready within it (504 otherwise).
-/// The deadline is also handed to the gRPC calls as `grpc-timeout`. A
-/// stream's body is not cut: it ends with its source or its client.
-pub async fn timeout(State(limit): State<Duration>, mut request: Request, next: Next) -> Response {
+/// The deadline is also handed to the gRPC calls as `grpc-timeout` (the
+/// [`Deadline`] extension). A stream's body is not cut: it ends with its
+/// source or its client.
+pub async fn timeout<F, Fut>(limit: Duration, mut request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let deadline = Instant::now() + limit;
     request.extensions_mut().insert(Deadline(deadline));
-    match tokio::time::timeout_at(deadline, next.run(request)).await {
+    match tokio::time::timeout_at(deadline, inner(request)).await {
         Ok(response) => response,
         Err(_) => Error::Timeout.into_response(),
     }

@@ -2,14 +2,10 @@
 //! request by route (the matched pattern, so ids do not explode the label
 //! space), method and status, with latency and in-flight.
 
-use std::{
-    sync::{Arc, atomic::AtomicU64},
-    time::Instant,
-};
+use std::{future::Future, sync::atomic::AtomicU64, time::Instant};
 
 use axum::{
-    extract::{MatchedPath, Request, State},
-    middleware::Next,
+    extract::{MatchedPath, Request},
     response::Response,
 };
 use prometheus_client::{
@@ -141,14 +137,19 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// The middleware.
-pub async fn layer(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
+/// Runs `inner` on `request`, counting it by route, method and status, with
+/// its latency and while it is in flight.
+pub async fn measured<F, Fut>(metrics: &Metrics, request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let route = request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().to_string();
+    let method = request.method().as_str().to_owned();
     metrics.in_flight.inc();
     let _in_flight = InFlight(&metrics.in_flight);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = inner(request).await;
     metrics.latency.get_or_create(&RouteLabels { route: route.clone() }).observe(started.elapsed().as_secs_f64());
     metrics.requests.get_or_create(&RequestLabels { route, method, status: response.status().as_u16() }).inc();
     response

@@ -2,13 +2,8 @@
 //! number): a token bucket per API key, refilled continuously. An exhausted
 //! key gets 429 with `Retry-After`; other keys are unaffected.
 
-use std::{collections::HashMap, sync::Arc, sync::Mutex, time::Duration};
+use std::{collections::HashMap, sync::Mutex, time::Duration};
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
 use tokio::time::Instant;
 
 use crate::{edge::auth::KeyId, error::Error};
@@ -52,14 +47,10 @@ impl RateLimiter {
             Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
         }
     }
-}
 
-/// The middleware; runs after [`crate::edge::auth`], which names the key.
-pub async fn layer(State(limiter): State<Arc<RateLimiter>>, request: Request, next: Next) -> Response {
-    let key = request.extensions().get::<KeyId>().copied().unwrap_or(KeyId(usize::MAX));
-    match limiter.check(key, Instant::now()) {
-        Ok(()) => next.run(request).await,
-        Err(retry_after) => Error::RateLimited { retry_after }.into_response(),
+    /// [`RateLimiter::check`] now, as the 429 to answer.
+    pub fn admit(&self, key: KeyId) -> Result<(), Error> {
+        self.check(key, Instant::now()).map_err(|retry_after| Error::RateLimited { retry_after })
     }
 }
 

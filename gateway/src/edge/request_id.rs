@@ -3,9 +3,9 @@
 //! log line and exported span carries it) and forwarded to the services as
 //! gRPC metadata by [`crate::clients::Call`].
 
-use std::time::Instant;
+use std::{future::Future, time::Instant};
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::{extract::Request, response::Response};
 use http::{HeaderMap, HeaderValue};
 use tracing::Instrument as _;
 
@@ -16,8 +16,13 @@ pub const HEADER: &str = "x-request-id";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-/// The middleware.
-pub async fn layer(mut request: Request, next: Next) -> Response {
+/// Runs `inner` on `request` inside the request's span, with its id as the
+/// [`RequestId`] extension and on the response, and logs the outcome.
+pub async fn traced<F, Fut>(mut request: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let id = accepted(request.headers()).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     request.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!(
@@ -32,7 +37,7 @@ pub async fn layer(mut request: Request, next: Next) -> Response {
     // A browser's or proxy's trace continues through the gateway into the services.
     sheetmesh_common::telemetry::continue_trace(&span, request.headers());
     let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let mut response = inner(request).instrument(span.clone()).await;
     span.record("http.status", response.status().as_u16());
     span.in_scope(|| tracing::info!(status = response.status().as_u16(), elapsed_ms = started.elapsed().as_secs_f64() * 1e3, "request handled"));
     if let Ok(value) = HeaderValue::from_str(&id) {

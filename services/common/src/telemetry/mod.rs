@@ -9,7 +9,13 @@
 pub mod propagation;
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use std::io::IsTerminal as _;
+
+use opentelemetry_sdk::{
+    Resource,
+    propagation::TraceContextPropagator,
+    trace::{Sampler, SdkTracerProvider},
+};
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::config::{ConfigError, Env};
@@ -85,7 +91,9 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
 
     let filter = EnvFilter::try_new(&config.log_level)?;
     let fmt_layer = match config.log_format {
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+        // Colour codes only for a terminal: in a file or a log collector
+        // they are noise, and formatting them costs time on every line.
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_target(true).with_ansi(std::io::stdout().is_terminal()).boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer().json().with_current_span(true).with_span_list(false).boxed(),
     };
 
@@ -96,11 +104,18 @@ pub fn init(config: &TelemetryConfig, service_name: &str) -> Result<TelemetryGua
         use opentelemetry_otlp::WithExportConfig as _;
         let exporter = opentelemetry_otlp::SpanExporter::builder().with_tonic().with_endpoint(endpoint.clone()).build()?;
         provider = provider.with_batch_exporter(exporter);
+    } else {
+        // Nothing exports: record no span data (ids are still generated, so
+        // logs carry `trace_id`), but keep a caller's sampled trace sampled
+        // on the way to components that do export.
+        provider = provider.with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOff)));
     }
     let provider = provider.build();
     let tracer = provider.tracer("sheetmesh");
     opentelemetry::global::set_tracer_provider(provider.clone());
-    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer);
+    // No per-span thread names (an allocation each) or busy/idle timings
+    // (two clock reads per poll): neither is worth its cost on every call.
+    let otel_layer = tracing_opentelemetry::layer().with_tracer(tracer).with_threads(false).with_tracked_inactivity(false);
     let provider = Some(provider);
 
     let installed = tracing_subscriber::registry().with(filter).with(fmt_layer).with(otel_layer).try_init();
