@@ -156,6 +156,21 @@ async fn redis_conversations_carry_their_ttl() {
     store.append("ttl-check", &[turn(Role::User, "hi")]).await.unwrap();
     let client = redis::Client::open(server.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let ttl: i64 = redis::cmd("TTL").arg("sheetmesh:agent:test:conv:{ttl-check}:turns").query_async(&mut conn).await.unwrap();
-    assert!((3500..=3600).contains(&ttl), "ttl {ttl}");
+    for key in ["sheetmesh:agent:test:conv:{ttl-check}:turns", "sheetmesh:agent:test:conv:{ttl-check}:meta"] {
+        let ttl: i64 = redis::cmd("TTL").arg(key).query_async(&mut conn).await.unwrap();
+        assert!((3500..=3600).contains(&ttl), "{key}: ttl {ttl}");
+    }
+}
+
+#[tokio::test]
+async fn redis_appends_keep_the_creation_time_and_move_the_update_time() {
+    let server = RedisServer::start().await;
+    let store = redis_store(&server).await;
+    let at = |seconds| Some(sheetmesh_proto::pbjson_types::Timestamp { seconds, nanos: 0 });
+    store.append("times", &[ChatTurn { created_at: at(1_000), ..turn(Role::User, "first") }]).await.unwrap();
+    store.append("times", &[ChatTurn { created_at: at(2_000), ..turn(Role::User, "second") }]).await.unwrap();
+    let conversation = store.get("times").await.unwrap().expect("stored conversation");
+    assert_eq!(conversation.created_at.unwrap().seconds, 1_000);
+    assert_eq!(conversation.updated_at.unwrap().seconds, 2_000);
+    assert_eq!(conversation.turns.len(), 2);
 }

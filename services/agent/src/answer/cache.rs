@@ -6,6 +6,7 @@
 //! a stale answer can never be served, whether or not the tag invalidation
 //! has run yet.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,9 +82,13 @@ pub fn answer_key(question: &str, tail: &[ChatTurn], scope: &[Arc<Sheet>], model
         field(sheet.as_bytes());
         field(version.as_bytes());
     }
-    let digest = hash.finalize();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("answer:{hex}")
+    let mut key = String::with_capacity("answer:".len() + 64);
+    key.push_str("answer:");
+    for byte in hash.finalize() {
+        // Writing to a String cannot fail.
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
 }
 
 /// Tags `sheet:<spreadsheet>/<sheet>` for the sheets in scope, at most 32
