@@ -307,6 +307,8 @@ async fn health_reports_redis_down_while_it_is_and_up_again_after() {
     assert_eq!(report["redis"]["status"], "up");
     assert_eq!(report["services"]["agent"]["status"], "SERVING");
     assert_eq!(report["llm"]["mode"], "openai:gpt-test");
+    assert_eq!(report["llm"]["embeddingModel"], Value::Null, "no OPENAI_EMBEDDING_MODEL: semantic search is off");
+    assert_eq!((report["index"]["sheets"].as_u64(), report["index"]["embeddedSheets"].as_u64()), (Some(1), Some(0)));
     assert_eq!(report["sheets"]["count"], 1);
 
     stack.cache.redis.stop().await;

@@ -194,11 +194,20 @@ fn agent_report(status: &Result<AgentStatus, Error>) -> (Value, Value) {
         Ok(status) => {
             let status_json = to_json(status);
             (
-                json!({ "mode": status.llm_mode }),
-                json!({ "ready": status.ready, "rows": status.indexed_rows, "sheets": status.indexed_sheets, "lastUpdate": status_json["lastIndexUpdate"] }),
+                json!({ "mode": status.llm_mode, "embeddingModel": (!status.embedding_model.is_empty()).then_some(&status.embedding_model) }),
+                json!({
+                    "ready": status.ready,
+                    "rows": status.indexed_rows,
+                    "sheets": status.indexed_sheets,
+                    "embeddedSheets": status.embedded_sheets,
+                    "lastUpdate": status_json["lastIndexUpdate"],
+                }),
             )
         }
-        Err(error) => (json!({ "mode": "unknown", "error": error.to_string() }), json!({ "ready": false, "rows": 0, "sheets": 0, "lastUpdate": null })),
+        Err(error) => (
+            json!({ "mode": "unknown", "embeddingModel": null, "error": error.to_string() }),
+            json!({ "ready": false, "rows": 0, "sheets": 0, "embeddedSheets": 0, "lastUpdate": null }),
+        ),
     }
 }
 

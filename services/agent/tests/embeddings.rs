@@ -124,6 +124,8 @@ async fn rows_are_embedded_once_per_version_in_batches() {
     assert_eq!(h.settled("Products", "v2").await, Embedded::Stored);
     assert_eq!(h.inputs().concat().len(), 910);
     assert_eq!(h.index().embedded_version(SPREADSHEET, "Products").as_deref(), Some("v2"));
+    let status = h.agent.status();
+    assert_eq!((status.embedding_model.as_str(), status.embedded_sheets, status.indexed_sheets), (EMBEDDING_MODEL, 2, 2));
 }
 
 #[tokio::test]
@@ -169,6 +171,12 @@ async fn a_failing_embedding_model_leaves_the_sheet_on_bm25() {
     let h = harness(products(300), bag_of_words(), |llm| llm.set_embeddings_behaviour(failing)).await;
     assert_eq!(h.settled("Products", "v1").await, Embedded::Failed);
     assert_eq!(h.index().embedded_version(SPREADSHEET, "Products"), None);
+    let status = h.agent.status();
+    assert_eq!(
+        (status.embedding_model.as_str(), status.embedded_sheets, status.indexed_sheets),
+        (EMBEDDING_MODEL, 0, 1),
+        "GetStatus shows the sheet is not embedded"
+    );
     let calls = h.llm.embedding_calls();
     for query in ["SKU-0042", "gadget 12 kitchen"] {
         let hits = h.search(query).await;

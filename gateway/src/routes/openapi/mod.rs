@@ -180,8 +180,10 @@ fn hand_written() -> Value {
             "uptimeSeconds": { "type": "integer", "minimum": 0 },
             "services": { "type": "object", "required": ["agent", "sheets-sync", "cache"], "properties": { "agent": service.clone(), "sheets-sync": service.clone(), "cache": service } },
             "redis": { "type": "object", "required": ["status"], "properties": { "status": { "type": "string", "enum": ["up", "down", "not used", "unknown"] } } },
-            "llm": { "type": "object", "required": ["mode"], "properties": { "mode": { "type": "string" } } },
-            "index": { "type": "object", "required": ["ready", "rows", "sheets"], "properties": { "ready": { "type": "boolean" } } },
+            "llm": { "type": "object", "required": ["mode", "embeddingModel"], "properties": { "mode": { "type": "string" }, "embeddingModel": nullable_string.clone() } },
+            "index": { "type": "object", "required": ["ready", "rows", "sheets", "embeddedSheets"], "properties": {
+                "ready": { "type": "boolean" }, "rows": { "type": "integer", "minimum": 0 }, "sheets": { "type": "integer", "minimum": 0 },
+                "embeddedSheets": { "type": "integer", "minimum": 0 } } },
             "sheets": { "type": "object", "required": ["count", "lastSync", "lastError", "errors", "sheets"], "properties": {
                 "count": { "type": ["integer", "null"] }, "lastSync": nullable_string.clone(), "lastError": nullable_string,
                 "errors": { "type": "array" }, "sheets": { "type": "array", "items": schema_ref("SheetInfo") } } } } },

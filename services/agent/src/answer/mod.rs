@@ -168,6 +168,8 @@ impl Agent {
                 Timestamp { seconds: d.as_secs() as i64, nanos: d.subsec_nanos() as i32 }
             }),
             ready: self.is_ready(),
+            embedding_model: self.semantic.as_ref().map(|semantic| semantic.model().to_owned()).unwrap_or_default(),
+            embedded_sheets: if self.semantic.is_some() { self.index.embedded_sheets() } else { 0 },
         }
     }
 

@@ -81,5 +81,6 @@ async fn status_reports_offline_mode_and_index_size() {
     agent.mark_ready();
     let status = agent.status();
     assert_eq!((status.llm_mode.as_str(), status.indexed_rows, status.indexed_sheets, status.ready), ("offline", 100, 1, true));
+    assert_eq!((status.embedding_model.as_str(), status.embedded_sheets), ("", 0), "no embedding model: semantic search is off");
     assert!(status.last_index_update.is_some());
 }

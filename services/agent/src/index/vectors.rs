@@ -73,6 +73,17 @@ impl SheetIndex {
         self.vectors.read().unwrap_or_else(|e| e.into_inner()).get(&(spreadsheet.to_owned(), sheet.to_owned())).map(|v| v.version().to_owned())
     }
 
+    /// How many indexed sheets have embeddings of their current version.
+    pub fn embedded_sheets(&self) -> u32 {
+        // The sheets first: never hold the vectors lock while taking another.
+        let sheets = self.sheets();
+        let vectors = self.vectors.read().unwrap_or_else(|e| e.into_inner());
+        let current = sheets
+            .into_iter()
+            .filter(|sheet| vectors.get(&(sheet.spreadsheet.clone(), sheet.name.clone())).is_some_and(|embedded| embedded.version() == sheet.version));
+        u32::try_from(current.count()).unwrap_or(u32::MAX)
+    }
+
     /// Whether a sheet titled in `sheets` (case-insensitive; empty = all)
     /// has row embeddings: only then is a query worth embedding.
     pub fn has_vectors(&self, sheets: &[String]) -> bool {
