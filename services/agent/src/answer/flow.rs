@@ -2,12 +2,13 @@
 
 use sheetmesh_proto::v1::{ChatResponse, Citation};
 
-use super::offline::{RETRIEVAL_MODEL, answer_citations, degraded_reason, retrieval_answer};
+use super::offline::{OfflineKind, RETRIEVAL_MODEL, answer_citations, comparison_answer, degraded_reason, retrieval_answer};
 use super::{Agent, Prepared};
 use crate::error::{Error, Result};
 use crate::llm::{ChatMessage, LlmClient, ToolCall};
 use crate::prompt::{self, Prompt, PromptParts};
 use crate::tools::openai as tools;
+use crate::tools::phrase::read_comparison;
 
 impl Agent {
     /// The answer for `p`, never an error: retrieval-only when there is no
@@ -85,10 +86,18 @@ pub(crate) fn llm_response(llm: &LlmClient, answer: String, prompt_rows: &[Citat
     }
 }
 
-/// The retrieval-only response; `err` is why the LLM gave none.
+/// The response without the LLM; `err` is why it gave none. A question
+/// holding a numeric comparison ("stock under 20") is answered exactly over
+/// every row; any other lists the best-matching rows.
 pub(crate) fn offline_response(p: &Prepared, err: Option<&Error>) -> ChatResponse {
-    let reason = degraded_reason(err);
-    let (answer, citations) = retrieval_answer(&p.rows, &reason);
+    let exact = read_comparison(&p.question, &p.scope).and_then(|comparison| {
+        let reason = degraded_reason(err, OfflineKind::ExactComparison);
+        comparison_answer(&comparison, &reason).map(|answer| (answer, reason))
+    });
+    let ((answer, citations), reason) = exact.unwrap_or_else(|| {
+        let reason = degraded_reason(err, OfflineKind::BestRows);
+        (retrieval_answer(&p.rows, &reason), reason)
+    });
     ChatResponse {
         conversation_id: String::new(),
         answer,

@@ -3,27 +3,81 @@
 
 use sheetmesh_proto::v1::Citation;
 
-use crate::cells::citation_line;
+use crate::cells::{citation_line, format_number};
 use crate::error::Error;
+use crate::tools::phrase::Comparison;
+use crate::tools::{CompareOp, Condition, filter_rows};
 
 /// Rows a retrieval-only answer shows (and cites).
 pub const ROWS_SHOWN: usize = 5;
 
+/// Rows an exact comparison answer lists (and cites) before "and N more".
+pub const MATCHES_SHOWN: usize = 20;
+
 /// The model name reported for retrieval-only answers.
 pub const RETRIEVAL_MODEL: &str = "retrieval";
 
-/// Why there is no LLM answer, in one sentence.
-pub fn degraded_reason(err: Option<&Error>) -> String {
+/// What an answer without the LLM is made of, for its reason sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineKind {
+    /// The best-matching rows ([`retrieval_answer`]).
+    BestRows,
+    /// Every row meeting a comparison ([`comparison_answer`]).
+    ExactComparison,
+}
+
+/// Why there is no LLM answer, and what the answer is instead, in one sentence.
+pub fn degraded_reason(err: Option<&Error>, kind: OfflineKind) -> String {
+    let instead = match kind {
+        OfflineKind::BestRows => "so this answer lists the best-matching rows",
+        OfflineKind::ExactComparison => "so this answer lists the rows meeting the comparison in your question, checked over every row",
+    };
     match err {
-        None => "No language model is configured, so this answer lists the best-matching rows.".into(),
-        Some(Error::LlmTimeout(t)) => {
-            format!("The language model did not answer within {t:?}, so this answer lists the best-matching rows.")
-        }
-        Some(Error::LlmStatus { status, .. }) => {
-            format!("The language model answered with an error (HTTP {status}) after retries, so this answer lists the best-matching rows.")
-        }
-        Some(_) => "The language model could not be reached, so this answer lists the best-matching rows.".into(),
+        None => format!("No language model is configured, {instead}."),
+        Some(Error::LlmTimeout(t)) => format!("The language model did not answer within {t:?}, {instead}."),
+        Some(Error::LlmStatus { status, .. }) => format!("The language model answered with an error (HTTP {status}) after retries, {instead}."),
+        Some(_) => format!("The language model could not be reached, {instead}."),
     }
+}
+
+/// The exact answer to `comparison`: how many rows meet it and which, and
+/// the rows it shows. `None` when the filter cannot run (it always can on a
+/// comparison [`crate::tools::phrase::read_comparison`] made).
+pub fn comparison_answer(comparison: &Comparison, reason: &str) -> Option<(String, Vec<Citation>)> {
+    let sheet = &comparison.sheet;
+    let mut conditions = vec![Condition { column: comparison.column.clone(), op: comparison.op, value: serde_json::json!(comparison.value) }];
+    for (column, value) in &comparison.categories {
+        conditions.push(Condition { column: column.clone(), op: CompareOp::Eq, value: serde_json::json!(value) });
+    }
+    let rows = filter_rows(sheet, &conditions).ok()?;
+    let relation = match comparison.op {
+        CompareOp::Lt => "under",
+        CompareOp::Le => "at most",
+        CompareOp::Gt => "over",
+        CompareOp::Ge => "at least",
+        CompareOp::Eq => "equal to",
+        CompareOp::Ne => "other than",
+        CompareOp::Contains => "containing",
+    };
+    let what = format!("{} {relation} {}", comparison.column, format_number(comparison.value));
+    let among = comparison.categories.iter().map(|(column, value)| format!(" with {column} {value}")).collect::<String>();
+    let shown: Vec<Citation> = rows.iter().take(MATCHES_SHOWN).map(|row| sheet.citation(row, 1.0)).collect();
+    let mut text = match rows.len() {
+        0 => format!("No row of {}{among} has {what} ({} rows checked).", sheet.name, sheet.rows.len()),
+        1 => format!("1 row of {}{among} has {what} ({} rows checked):\n", sheet.name, sheet.rows.len()),
+        n => format!("{n} rows of {}{among} have {what} ({} rows checked):\n", sheet.name, sheet.rows.len()),
+    };
+    for row in &shown {
+        text.push_str("\n- ");
+        text.push_str(&citation_line(row));
+    }
+    if rows.len() > shown.len() {
+        text.push_str(&format!("\n\n…and {} more.", rows.len() - shown.len()));
+    }
+    text.push_str("\n\n_");
+    text.push_str(reason);
+    text.push('_');
+    Some((text, shown))
 }
 
 /// A short readable summary of the best rows, and the rows it shows.

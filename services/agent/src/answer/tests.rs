@@ -75,6 +75,28 @@ async fn offline_stream_sends_delta_citations_then_done() {
 }
 
 #[tokio::test]
+async fn offline_comparison_questions_are_answered_exactly_over_every_row() {
+    let (agent, _dir) = agent().await;
+    let response = agent.chat(ask("Which items have a price under 10?")).await.unwrap();
+    assert!(response.degraded);
+    assert!(response.answer.starts_with("9 rows of Products have price under 10 (100 rows checked):"), "{}", response.answer);
+    let rows: Vec<u32> = response.citations.iter().map(|c| c.row).collect();
+    assert_eq!(rows, (2..=10).collect::<Vec<u32>>(), "exactly the rows with price 1 to 9, in sheet order");
+    assert!(response.answer.contains("[Products row 10] sku: SKU-0009; name: Item 9; price: 9"), "{}", response.answer);
+    assert!(response.degraded_reason.contains("checked over every row"), "{}", response.degraded_reason);
+
+    // More matches than are listed: the count is still exact.
+    let response = agent.chat(ask("products priced at least $50")).await.unwrap();
+    assert!(response.answer.starts_with("51 rows of Products have price at least 50 (100 rows checked):"), "{}", response.answer);
+    assert_eq!(response.citations.len(), super::offline::MATCHES_SHOWN);
+    assert!(response.answer.contains("…and 31 more."), "{}", response.answer);
+
+    let response = agent.chat(ask("anything with a price over 1000?")).await.unwrap();
+    assert_eq!(response.answer.lines().next(), Some("No row of Products has price over 1000 (100 rows checked)."));
+    assert!(response.citations.is_empty());
+}
+
+#[tokio::test]
 async fn status_reports_offline_mode_and_index_size() {
     let (agent, _dir) = agent().await;
     assert!(!agent.status().ready);

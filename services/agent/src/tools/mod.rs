@@ -2,9 +2,12 @@
 //!
 //! Retrieval finds rows that look relevant; it cannot count. "How many kitchen
 //! items cost under 20?" is answered here, over every row of the sheet, and
-//! the LLM reaches these functions through tool calls ([`openai`]).
+//! the LLM reaches these functions through tool calls ([`openai`]), and an
+//! answer without an LLM through the comparison [`phrase`] reads from the
+//! question.
 
 pub mod openai;
+pub mod phrase;
 
 use serde::{Deserialize, Serialize};
 use sheetmesh_proto::pbjson_types::{Value, value::Kind};
