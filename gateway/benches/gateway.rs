@@ -175,19 +175,19 @@ async fn one_hop_server(body: Bytes) -> SocketAddr {
             ([(header::CONTENT_TYPE, "application/json")], body)
         }
     };
-    let app = Router::new().route("/v1/chat", post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the floor server");
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("floor server") });
-    addr
+    serve_on_loopback(Router::new().route("/v1/chat", post(handler))).await
 }
 
 /// A bare axum server answering `POST /v1/chat` with `body` and nothing else.
 async fn bare_server(body: Bytes) -> SocketAddr {
-    let app = Router::new().route("/v1/chat", post(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], body.clone()))));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the bare server");
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("bare server") });
+    serve_on_loopback(Router::new().route("/v1/chat", post(move || std::future::ready(([(header::CONTENT_TYPE, "application/json")], body.clone()))))).await
+}
+
+/// Serves `app` in this process on a free loopback port.
+async fn serve_on_loopback(app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let addr = listener.local_addr().expect("the bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("an in-process bench server") });
     addr
 }
 

@@ -169,7 +169,8 @@ impl Agent {
             }),
             ready: self.is_ready(),
             embedding_model: self.semantic.as_ref().map(|semantic| semantic.model().to_owned()).unwrap_or_default(),
-            embedded_sheets: if self.semantic.is_some() { self.index.embedded_sheets() } else { 0 },
+            // Only semantic search stores vectors: without it this is 0.
+            embedded_sheets: self.index.embedded_sheets(),
         }
     }
 

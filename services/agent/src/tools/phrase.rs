@@ -76,6 +76,7 @@ const MAX_CATEGORY_VALUES: usize = 200;
 /// The comparison in `question` on a numeric column of a sheet in `scope`.
 pub fn read_comparison(question: &str, scope: &[Arc<Sheet>]) -> Option<Comparison> {
     let words = words(question);
+    let sheets = named_first(question, scope);
     for start in 0..words.len() {
         for (phrase, op) in PHRASES {
             let phrase_words: Vec<&str> = phrase.split(' ').collect();
@@ -85,7 +86,7 @@ pub fn read_comparison(question: &str, scope: &[Arc<Sheet>]) -> Option<Compariso
             }
             let Some(value) = number(&words[end]) else { continue };
             let before = &words[start.saturating_sub(COLUMN_WINDOW)..start];
-            if let Some((sheet, column)) = column_before(before, question, scope) {
+            if let Some((sheet, column)) = column_before(before, &sheets) {
                 let categories = categories(&sheet, &words);
                 return Some(Comparison { sheet, column, op: *op, value, categories });
             }
@@ -109,21 +110,25 @@ fn number(word: &str) -> Option<f64> {
     parse_number(word.trim_start_matches(['$', '€', '£']).trim_end_matches('.'))
 }
 
-/// The numeric column named closest before the phrase, on the sheet the
-/// question names (else the first sheet in scope that has it).
-fn column_before(before: &[String], question: &str, scope: &[Arc<Sheet>]) -> Option<(Arc<Sheet>, String)> {
+/// The sheets in scope, those the question names ("products" names
+/// `Products`) first, the rest in scope order.
+fn named_first<'s>(question: &str, scope: &'s [Arc<Sheet>]) -> Vec<&'s Arc<Sheet>> {
     let question = question.to_lowercase();
     let mut sheets: Vec<&Arc<Sheet>> = scope.iter().collect();
-    // Sheets the question names come first.
-    sheets.sort_by_key(|sheet| !question.contains(&sheet.name.to_lowercase().trim_end_matches('s').to_owned()));
+    sheets.sort_by_cached_key(|sheet| !question.contains(sheet.name.to_lowercase().trim_end_matches('s')));
+    sheets
+}
+
+/// The numeric column named closest before the phrase, on the first of
+/// `sheets` that has it.
+fn column_before(before: &[String], sheets: &[&Arc<Sheet>]) -> Option<(Arc<Sheet>, String)> {
     for distance in 1..=before.len() {
         let near = &before[before.len() - distance..];
-        for sheet in &sheets {
+        for sheet in sheets {
             for column in &sheet.columns {
                 let name: Vec<String> = column.to_lowercase().split_whitespace().map(str::to_owned).collect();
                 let named = near.starts_with(&name) || (name.len() == 1 && singular(&near[0]) == name[0]);
-                let priced =
-                    near.len() == 1 && PRICE_WORDS.contains(&near[0].as_str()) && (name.contains(&"price".to_owned()) || name.contains(&"cost".to_owned()));
+                let priced = near.len() == 1 && PRICE_WORDS.contains(&near[0].as_str()) && name.iter().any(|word| word == "price" || word == "cost");
                 // The numeric check reads the whole column: only for a named one.
                 if (named || priced) && numeric(sheet, column) {
                     return Some((Arc::clone(sheet), column.clone()));
@@ -154,9 +159,9 @@ fn categories(sheet: &Sheet, words: &[String]) -> Vec<(String, String)> {
         if values.len() > MAX_CATEGORY_VALUES || values.len() * 2 > sheet.rows.len() || numbers * 2 > sheet.rows.len() {
             continue;
         }
-        if let Some(word) = words.iter().find(|word| values.contains(word.as_str()) || values.contains(singular(word))) {
-            let value = if values.contains(word.as_str()) { word.clone() } else { singular(word).to_owned() };
-            found.push((column.clone(), value));
+        // The word as written, else its singular ("gardens" → "garden").
+        if let Some(value) = words.iter().find_map(|word| [word.as_str(), singular(word)].into_iter().find(|form| values.contains(*form))) {
+            found.push((column.clone(), value.to_owned()));
         }
     }
     found

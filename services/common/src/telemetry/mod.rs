@@ -8,9 +8,9 @@
 
 pub mod propagation;
 
-use opentelemetry::trace::TracerProvider as _;
 use std::io::IsTerminal as _;
 
+use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::{
     Resource,
     propagation::TraceContextPropagator,
