@@ -168,14 +168,14 @@ impl GoogleClient {
     /// Drive's change probe: cheap, and unchanged `version` = unchanged file.
     pub async fn drive_version(&self, spreadsheet: &str) -> Result<DriveVersion> {
         let url = format!("{}/drive/v3/files/{}", self.config.drive_api_url, path_id(spreadsheet)?);
-        self.call(Method::GET, &url, &[("fields", "version,modifiedTime")], None::<&()>, spreadsheet, "the Drive change probe").await
+        self.call(&GoogleCall::get(&url, &[("fields", "version,modifiedTime")], spreadsheet, "the Drive change probe")).await
     }
 
     /// Titles and types of every sheet.
     pub async fn sheet_properties(&self, spreadsheet: &str) -> Result<Vec<SheetProperties>> {
         let url = format!("{}/v4/spreadsheets/{}", self.config.sheets_api_url, path_id(spreadsheet)?);
         let fields = "sheets.properties(sheetId,title,sheetType,gridProperties(rowCount,columnCount))";
-        let book: Spreadsheet = self.call(Method::GET, &url, &[("fields", fields)], None::<&()>, spreadsheet, "the sheet titles").await?;
+        let book: Spreadsheet = self.call(&GoogleCall::get(&url, &[("fields", fields)], spreadsheet, "the sheet titles")).await?;
         Ok(book.sheets.into_iter().map(|s| s.properties).collect())
     }
 
@@ -185,7 +185,7 @@ impl GoogleClient {
         let ranges: Vec<String> = titles.iter().map(|t| a1_sheet(t)).collect();
         let mut query: Vec<(&str, &str)> = ranges.iter().map(|r| ("ranges", r.as_str())).collect();
         query.extend([("majorDimension", "ROWS"), ("valueRenderOption", "UNFORMATTED_VALUE"), ("dateTimeRenderOption", "FORMATTED_STRING")]);
-        let answer: BatchGet = self.call(Method::GET, &url, &query, None::<&()>, spreadsheet, "the sheet values").await?;
+        let answer: BatchGet = self.call(&GoogleCall::get(&url, &query, spreadsheet, "the sheet values")).await?;
         Ok(answer.value_ranges)
     }
 
@@ -194,30 +194,23 @@ impl GoogleClient {
         let url = format!("{}/drive/v3/files/{}/watch", self.config.drive_api_url, path_id(spreadsheet)?);
         let id = uuid::Uuid::new_v4().to_string();
         let body = WatchRequest { id: &id, kind: "web_hook", address, token, expiration: expiration_ms };
-        self.call(Method::POST, &url, &[], Some(&body), spreadsheet, "a push channel").await
+        self.call(&GoogleCall::post(&url, &body, spreadsheet, "a push channel")).await
     }
 
     /// Closes a push channel (`channels.stop`).
     pub async fn stop_channel(&self, spreadsheet: &str, channel: &Channel) -> Result<()> {
         let url = format!("{}/drive/v3/channels/stop", self.config.drive_api_url);
         let body = serde_json::json!({ "id": channel.id, "resourceId": channel.resource_id });
-        let _: serde_json::Value = self.call(Method::POST, &url, &[], Some(&body), spreadsheet, "stopping a push channel").await?;
+        let _: serde_json::Value = self.call(&GoogleCall::post(&url, &body, spreadsheet, "stopping a push channel")).await?;
         Ok(())
     }
 
-    async fn call<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        method: Method,
-        url: &str,
-        query: &[(&str, &str)],
-        body: Option<&B>,
-        spreadsheet: &str,
-        what: &str,
-    ) -> Result<T> {
+    /// One Google request, retried with backoff while it fails transiently.
+    async fn call<T: DeserializeOwned, B: Serialize>(&self, request: &GoogleCall<'_, B>) -> Result<T> {
         let policy = self.config.retry;
         let backoff =
             ExponentialBuilder::default().with_min_delay(policy.min_delay).with_max_delay(policy.max_delay).with_max_times(policy.max_retries).with_jitter();
-        let attempt = || self.attempt(method.clone(), url, query, body, spreadsheet, what);
+        let attempt = || self.attempt(request);
         attempt
             .retry(backoff)
             .when(Error::is_transient)
@@ -227,15 +220,9 @@ impl GoogleClient {
             .await
     }
 
-    async fn attempt<T: DeserializeOwned, B: Serialize + ?Sized>(
-        &self,
-        method: Method,
-        url: &str,
-        query: &[(&str, &str)],
-        body: Option<&B>,
-        spreadsheet: &str,
-        what: &str,
-    ) -> Result<T> {
+    /// One try of `request`, with one fresh token after a 401.
+    async fn attempt<T: DeserializeOwned, B: Serialize>(&self, request: &GoogleCall<'_, B>) -> Result<T> {
+        let &GoogleCall { ref method, url, query, body, spreadsheet, what } = request;
         let what = format!("{what} of spreadsheet {spreadsheet}");
         let transport = |source| Error::Transport { what: what.clone(), source };
         let send = |token: String| {
@@ -277,6 +264,29 @@ impl GoogleClient {
             429 | 500..=599 => Error::Unavailable { what, status: status.as_u16(), message, retry_after },
             code => Error::Google { what, status: code, message },
         })
+    }
+}
+
+/// What [`GoogleClient::call`] sends: the request, and what it is for
+/// (named in errors and logs).
+struct GoogleCall<'a, B> {
+    method: Method,
+    url: &'a str,
+    query: &'a [(&'a str, &'a str)],
+    body: Option<&'a B>,
+    spreadsheet: &'a str,
+    what: &'a str,
+}
+
+impl<'a> GoogleCall<'a, ()> {
+    fn get(url: &'a str, query: &'a [(&'a str, &'a str)], spreadsheet: &'a str, what: &'a str) -> Self {
+        Self { method: Method::GET, url, query, body: None, spreadsheet, what }
+    }
+}
+
+impl<'a, B> GoogleCall<'a, B> {
+    fn post(url: &'a str, body: &'a B, spreadsheet: &'a str, what: &'a str) -> Self {
+        Self { method: Method::POST, url, query: &[], body: Some(body), spreadsheet, what }
     }
 }
 
